@@ -1,0 +1,56 @@
+# Zhidu — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+AMQP_URI ?= amqp://guest:guest@localhost:5672/
+export AMQP_URI
+SERVICE_DIRS := $(sort $(dir $(wildcard services/*/pyproject.toml)))
+STAMP := $(VENV)/.installed
+
+.PHONY: run test unit integration lint bench broker tools venv clean docs
+
+run: venv broker ## the whole suite on its embedded defaults (Ctrl-C stops it)
+	$(BIN)/zhidu run
+
+test: venv broker tools ## install what the tests need, then unit + integration tests
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@if [ -d deploy/prometheus/tests ]; then \
+		for t in deploy/prometheus/tests/*.yaml; do promtool test rules $$t || exit 1; done; fi
+
+unit: venv
+	$(BIN)/python -m pytest -q -m "not integration"
+
+integration: venv broker
+	$(BIN)/python -m pytest -q -m integration
+
+lint: venv
+	$(BIN)/ruff check shared services tests bench
+
+bench: venv broker ## throughput and latency figures, with the raw ceilings beside them
+	$(BIN)/python -m bench
+
+venv: $(STAMP)
+
+$(STAMP): constraints.txt requirements.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools==84.2.1 wheel==0.48.0
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c constraints.txt --no-build-isolation -e shared $(addprefix -e ,$(SERVICE_DIRS))
+	touch $@
+
+# A broker on AMQP_URI; when none answers, Debian's rabbitmq-server is installed
+# and started. Tests create a vhost per test through the management plugin.
+broker:
+	@bash deploy/scripts/ensure-broker.sh
+
+# promtool (Debian's prometheus package) unit-tests the alerting rules.
+tools:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+	@# The Debian package starts a Prometheus server we do not need.
+	@-pkill -x prometheus 2>/dev/null; true
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

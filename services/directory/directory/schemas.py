@@ -1,0 +1,56 @@
+from marshmallow import fields, validate
+
+from zhidu.schemas import Day, Payload, Time, actor_field
+
+ID = validate.Length(min=1, max=64)
+
+
+class Employee(Payload):
+    employee_id = fields.String(required=True, validate=ID)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    gender = fields.String(required=True, validate=validate.OneOf(["M", "F"]))
+    department = fields.String(required=True, validate=validate.Length(min=1))
+    unit = fields.String(required=True, validate=validate.Length(min=1))
+    position = fields.String(load_default=None, allow_none=True)
+    role = fields.String(load_default="staff")
+    team_leader_id = fields.String(load_default=None, allow_none=True, validate=ID)
+    manager_id = fields.String(load_default=None, allow_none=True, validate=ID)
+    unit_head_id = fields.String(load_default=None, allow_none=True, validate=ID)
+    group_leader_id = fields.String(load_default=None, allow_none=True, validate=ID)
+    email = fields.Email(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    monthly_wage_yuan = fields.Integer(load_default=None, allow_none=True,
+                                       validate=validate.Range(min=0))
+    hired_on = Day(load_default=None, allow_none=True)
+
+
+class UpsertEmployee(Employee):
+    actor = actor_field()
+
+
+class EmployeeRef(Payload):
+    employee_id = fields.String(required=True, validate=ID)
+
+
+class ListEmployees(Payload):
+    department = fields.String(load_default=None)
+    unit = fields.String(load_default=None)
+    include_departed = fields.Boolean(load_default=False)
+
+
+class Departure(Payload):
+    employee_id = fields.String(required=True, validate=ID)
+    at = Time(required=True)
+    actor = actor_field()
+
+
+class DepartedEvent(Payload):
+    employee_id = fields.String(required=True)
+    at = fields.String(required=True)
+
+
+EVENTS = {
+    "employee_upserted": Employee,
+    "employee_departed": DepartedEvent,
+}

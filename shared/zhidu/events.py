@@ -1,0 +1,353 @@
+"""Reliable event consumption and publication.
+
+nameko acks a message after its handler runs, so a handler that raises loses
+the message, and ``requeue_on_error`` loops on it forever. Here a failed
+delivery is republished to a per-delay retry queue whose messages expire back
+into the handler's queue (RabbitMQ dead-lettering does the waiting); after the
+last delay it lands in the service's dead-letter queue, from which an operator
+lists and replays it. The original is acked only once its copy is confirmed by
+the broker, so there is always exactly one place the message lives.
+
+Publication goes through an outbox in the service's own database: what a
+handler decided is written with the events it implies, published after the
+write, and relayed by a timer if the process died in between.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import traceback
+from weakref import WeakKeyDictionary
+
+from kombu import Connection, Exchange, Queue
+from nameko.amqp.publish import Publisher, get_connection
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+from nameko.timer import Timer
+from pymongo.errors import DuplicateKeyError
+
+from .config import float_list, setting
+from .envelope import derived_id, make_envelope, validate_envelope
+from .errors import Conflict, ValidationError
+from .mongo import Mongo
+from .times import utcnow
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-zhidu-attempt"
+# Failures that no amount of waiting will cure go straight to the DLQ.
+NOT_RETRIABLE = (ValidationError, Conflict)
+DEFAULT_EXCHANGE = Exchange("", type="direct")
+
+
+def dead_letter_queue_name(service: str) -> str:
+    return f"zhidu.{service}.dead_letters"
+
+
+def retry_queue_name(queue: str, delay_ms: int) -> str:
+    return f"{queue}.retry.{delay_ms}ms"
+
+
+def _amqp_uri(config) -> str:
+    return setting(config, "AMQP_URI")
+
+
+class ReliableEventHandler(EventHandler):
+    """A service-pool event handler with retry, back-off and a dead-letter queue."""
+
+    def __init__(self, source_service, event_type, **kwargs):
+        super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
+                         reliable_delivery=True, requeue_on_error=False, **kwargs)
+
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        self.delays_ms = [int(d * 1000) for d in
+                          float_list(setting(config, "ZHIDU_RETRY_DELAYS"))]
+        self.publisher = Publisher(_amqp_uri(config), serializer="json")
+        self.dlq = Queue(dead_letter_queue_name(self.container.service_name),
+                         exchange=DEFAULT_EXCHANGE,
+                         routing_key=dead_letter_queue_name(self.container.service_name),
+                         durable=True)
+        self.retry_queues = [
+            Queue(retry_queue_name(self.queue.name, ms), exchange=DEFAULT_EXCHANGE,
+                  routing_key=retry_queue_name(self.queue.name, ms), durable=True,
+                  queue_arguments={
+                      "x-message-ttl": ms,
+                      "x-dead-letter-exchange": "",
+                      "x-dead-letter-routing-key": self.queue.name,
+                  })
+            for ms in self.delays_ms
+        ]
+
+    def start(self):
+        with get_connection(_amqp_uri(self.container.config)) as conn:
+            channel = conn.channel()
+            try:
+                for queue in [self.dlq, *self.retry_queues]:
+                    queue.bind(channel).declare()
+            finally:
+                channel.close()
+        super().start()
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        try:
+            self._reroute(message, exc_info)
+        except Exception:  # broker trouble: leave the message where it is
+            log.exception("could not reroute failed message; requeueing it")
+            self.queue_consumer.requeue_message(message)
+        else:
+            self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+    def _reroute(self, message, exc_info):
+        exc = exc_info[1]
+        headers = dict(message.headers or {})
+        attempt = int(headers.get(ATTEMPT_HEADER, 0))
+        metrics = _find(self.container, "Metrics")
+        labels = (self.container.service_name, self.method_name)
+        headers[ATTEMPT_HEADER] = attempt + 1
+        headers["x-zhidu-error"] = f"{type(exc).__name__}: {exc}"[:1000]
+        if not isinstance(exc, NOT_RETRIABLE) and attempt < len(self.retry_queues):
+            queue = self.retry_queues[attempt]
+            self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
+                                   routing_key=queue.name, headers=headers)
+            if metrics:
+                metrics.retried.labels(*labels).inc()
+            return
+        headers.update({
+            "x-zhidu-queue": self.queue.name,
+            "x-zhidu-handler": f"{self.container.service_name}.{self.method_name}",
+            "x-zhidu-failed-at": utcnow().isoformat(),
+            "x-zhidu-traceback": "".join(traceback.format_exception(*exc_info))[-4000:],
+            "x-zhidu-host": socket.gethostname(),
+        })
+        self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
+                               routing_key=self.dlq.name, headers=headers)
+        if metrics:
+            metrics.dead_lettered.labels(*labels).inc()
+        log.error("dead-lettered %s after %d attempt(s): %s",
+                  self.queue.name, attempt + 1, headers["x-zhidu-error"])
+
+
+def _find(container, class_name):
+    for dep in container.dependencies:
+        if type(dep).__name__ == class_name or class_name in (
+                cls.__name__ for cls in type(dep).__mro__):
+            return dep
+    return None
+
+
+def on_event(source_service: str, event_type: str):
+    """Handle ``<source_service>.<event_type>`` exactly once in effect.
+
+    The envelope is validated (a malformed one is dead-lettered at once), a
+    redelivered event id is skipped, and the events the handler emitted are
+    persisted to the outbox before the event is marked processed.
+    """
+    def decorator(fn):
+        @functools.wraps(fn)
+        def handle(self, body):
+            envelope = validate_envelope(body)
+            handler = f"{fn.__name__}"
+            if self.store.already_processed(handler, envelope["id"]):
+                self.metrics.duplicates.labels(self.name, fn.__name__).inc()
+                return None
+            result = fn(self, envelope)
+            self.outbox.persist()
+            self.store.mark_processed(handler, envelope["id"])
+            return result
+        return ReliableEventHandler.decorator(source_service, event_type)(handle)
+    return decorator
+
+
+class PendingEvents:
+    """The events one worker emits; ids are derived from the cause when there is one."""
+
+    def __init__(self, service: str, store, cause: dict | None):
+        self.service = service
+        self.store = store
+        self.cause = cause
+        self.envelopes: list[dict] = []
+        self.persisted = 0
+
+    def emit(self, event_type: str, data: dict, *, key: str | None = None,
+             correlation_id: str | None = None, at=None) -> dict:
+        """Queue an event; ``key`` makes its id deterministic for retried calls."""
+        event_id = None
+        if self.cause is not None:
+            event_id = derived_id(self.cause["id"], self.service, event_type,
+                                  key if key is not None else len(self.envelopes))
+        elif key is not None:
+            event_id = derived_id(self.service, event_type, key)
+        envelope = make_envelope(self.service, event_type, data, cause=self.cause,
+                                 correlation_id=correlation_id, event_id=event_id, at=at)
+        self.envelopes.append(envelope)
+        return envelope
+
+    def persist(self) -> None:
+        fresh = self.envelopes[self.persisted:]
+        if not fresh:
+            return
+        now = utcnow()
+        docs = [{"_id": env["id"], "envelope": env, "created_at": now} for env in fresh]
+        try:
+            self.store.db.outbox.insert_many(docs, ordered=False)
+        except DuplicateKeyError:
+            pass
+        except Exception as exc:  # BulkWriteError of duplicates only is fine
+            if not _only_duplicates(exc):
+                raise
+        self.persisted = len(self.envelopes)
+
+
+def _only_duplicates(exc) -> bool:
+    details = getattr(exc, "details", None) or {}
+    errors = details.get("writeErrors") or []
+    return bool(errors) and all(err.get("code") == 11000 for err in errors)
+
+
+class Outbox(DependencyProvider):
+    """Injects a per-worker :class:`PendingEvents`; publishes after the worker."""
+
+    def __init__(self):
+        self.workers = WeakKeyDictionary()
+
+    def setup(self):
+        config = self.container.config
+        self.exchange = get_event_exchange(self.container.service_name, config)
+        self.publisher = Publisher(_amqp_uri(config), serializer="json")
+        self.grace_seconds = 2 * float(setting(config, "ZHIDU_OUTBOX_INTERVAL"))
+
+    def start(self):
+        # Declare the exchange now, so consumers can bind before our first event.
+        with get_connection(_amqp_uri(self.container.config)) as conn:
+            self.exchange(conn.default_channel).declare()
+
+    @property
+    def store(self):
+        return _find(self.container, "Mongo").store
+
+    def get_dependency(self, worker_ctx):
+        cause = None
+        if isinstance(worker_ctx.entrypoint, ReliableEventHandler) and worker_ctx.args:
+            body = worker_ctx.args[0]
+            if isinstance(body, dict) and body.get("id"):
+                cause = body
+        pending = PendingEvents(self.container.service_name, self.store, cause)
+        self.workers[worker_ctx] = pending
+        return pending
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        pending = self.workers.pop(worker_ctx, None)
+        if pending is None or exc_info is not None or not pending.persisted:
+            return
+        try:
+            self.publish([env for env in pending.envelopes[:pending.persisted]])
+        except Exception:
+            log.exception("publishing failed; the outbox relay will retry")
+
+    def publish(self, envelopes: list[dict]) -> None:
+        for envelope in envelopes:
+            self.publisher.publish(envelope, exchange=self.exchange,
+                                   routing_key=envelope["type"].split(".", 1)[1])
+        if envelopes:
+            self.store.db.outbox.delete_many({"_id": {"$in": [e["id"] for e in envelopes]}})
+
+    def relay(self, older_than_seconds: float | None = None) -> int:
+        """Publish what a dead worker left behind; returns how many."""
+        from datetime import timedelta
+
+        grace = self.grace_seconds if older_than_seconds is None else older_than_seconds
+        cutoff = utcnow() - timedelta(seconds=grace)
+        docs = list(self.store.db.outbox.find({"created_at": {"$lte": cutoff}})
+                    .sort("created_at", 1).limit(500))
+        self.publish([doc["envelope"] for doc in docs])
+        return len(docs)
+
+    def pending_count(self) -> int:
+        return self.store.db.outbox.count_documents({})
+
+
+class ConfigTimer(Timer):
+    """A nameko timer whose interval comes from configuration."""
+
+    def __init__(self, setting_key: str, **kwargs):
+        self.setting_key = setting_key
+        super().__init__(interval=1.0, **kwargs)
+
+    def setup(self):
+        self.interval = float(setting(self.container.config, self.setting_key))
+        super().setup()
+
+
+config_timer = ConfigTimer.decorator
+
+
+# -- dead-letter queue operations ---------------------------------------------
+
+def _dlq_id(message) -> str:
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    headers = message.headers or {}
+    return f"{headers.get('x-zhidu-queue', '?')}:{payload.get('id', message.delivery_tag)}"
+
+
+def list_dead_letters(amqp_uri: str, service: str, limit: int = 100) -> list[dict]:
+    """Peek at the DLQ: messages are fetched unacked and returned on close."""
+    items = []
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        queue = Queue(dead_letter_queue_name(service), durable=True)(channel)
+        queue.declare()
+        try:
+            for _ in range(limit):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                headers = message.headers or {}
+                items.append({
+                    "id": _dlq_id(message),
+                    "queue": headers.get("x-zhidu-queue"),
+                    "handler": headers.get("x-zhidu-handler"),
+                    "error": headers.get("x-zhidu-error"),
+                    "attempts": headers.get(ATTEMPT_HEADER),
+                    "failed_at": headers.get("x-zhidu-failed-at"),
+                    "traceback": headers.get("x-zhidu-traceback"),
+                    "event": message.payload,
+                })
+        finally:
+            channel.close()  # everything unacked goes back, in order
+    return items
+
+
+def replay_dead_letters(amqp_uri: str, service: str, ids: list[str] | None = None,
+                        limit: int = 1000) -> list[str]:
+    """Send dead letters back to the handler queue they failed in."""
+    replayed = []
+    publisher = Publisher(amqp_uri, serializer="json")
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        queue = Queue(dead_letter_queue_name(service), durable=True)(channel)
+        queue.declare()
+        try:
+            for _ in range(limit):
+                message = queue.get(no_ack=False)
+                if message is None:
+                    break
+                message_id = _dlq_id(message)
+                target = (message.headers or {}).get("x-zhidu-queue")
+                if not target or (ids is not None and message_id not in ids):
+                    continue
+                publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
+                                  routing_key=target,
+                                  headers={"x-zhidu-replayed-at": utcnow().isoformat()})
+                message.ack()
+                replayed.append(message_id)
+        finally:
+            channel.close()
+    return replayed

@@ -1,0 +1,139 @@
+"""``zhidu run``: the whole suite on one machine, on its embedded defaults.
+
+Starts what is missing — a local RabbitMQ when none answers on ``AMQP_URI``
+(if one is installed), the embedded MongoDB-wire server when ``MONGO_URI`` is
+unset — then one process per discovered service. Ctrl-C (or SIGTERM) stops
+the services first, then what the launcher started, and nothing is left
+running.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .config import setting
+from .plugins import discover
+
+EMBEDDED_MONGO_PORT = 27017
+
+
+def answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"gave up waiting for {what} after {timeout:.0f}s")
+
+
+def ensure_broker(amqp_uri: str) -> None:
+    parts = urlparse(amqp_uri)
+    host, port = parts.hostname or "localhost", parts.port or 5672
+    if answers(host, port):
+        return
+    if host not in ("localhost", "127.0.0.1") or not shutil.which("rabbitmq-server"):
+        raise SystemExit(f"no broker answers at {host}:{port} and none can be started "
+                         "here; install rabbitmq-server or set AMQP_URI")
+    print(f"starting RabbitMQ (nothing answered on {host}:{port})", flush=True)
+    subprocess.run(["rabbitmq-server", "-detached"], check=False)
+    wait_until(lambda: answers(host, port), 90, "RabbitMQ")
+
+
+def start_embedded_mongo(data_dir: Path, port: int) -> subprocess.Popen:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"starting the embedded MongoDB-wire server on 127.0.0.1:{port} "
+          f"(data in {data_dir})", flush=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", str(data_dir), "--log-level", "WARNING"],
+        start_new_session=True)
+    wait_until(lambda: answers("127.0.0.1", port) or proc.poll() is not None, 60,
+               "the embedded database")
+    if proc.poll() is not None:
+        raise SystemExit("the embedded database exited at start-up")
+    return proc
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="zhidu run", description=__doc__)
+    parser.add_argument("services", nargs="*", help="only these services (default: all)")
+    parser.add_argument("--data-dir", default=os.environ.get("ZHIDU_DATA_DIR", "var/data"))
+    args = parser.parse_args(argv)
+
+    plugins = discover()
+    chosen = args.services or list(plugins)
+    unknown = sorted(set(chosen) - set(plugins))
+    if unknown:
+        parser.error(f"unknown services {unknown}; installed: {', '.join(plugins)}")
+
+    ensure_broker(setting(None, "AMQP_URI"))
+    env = dict(os.environ)
+    infrastructure = []
+    if not os.environ.get("MONGO_URI"):
+        port = int(os.environ.get("ZHIDU_EMBEDDED_MONGO_PORT", EMBEDDED_MONGO_PORT))
+        if answers("127.0.0.1", port):
+            print(f"using the database already answering on 127.0.0.1:{port}", flush=True)
+        else:
+            infrastructure.append(start_embedded_mongo(Path(args.data_dir) / "mongo", port))
+        env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/"
+
+    services = []
+    for name in chosen:
+        plugin = plugins[name]
+        print(f"starting {name} on :{plugin.port}", flush=True)
+        services.append(subprocess.Popen(
+            [sys.executable, "-m", "zhidu.serve", name], env=env, start_new_session=True))
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
+    try:
+        while True:
+            for name, proc in zip(chosen, services):
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping the suite",
+                          flush=True)
+                    code = 1
+                    raise KeyboardInterrupt
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping the suite", flush=True)
+    finally:
+        stop(services)
+        stop(infrastructure)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""One operation, two doors: RPC and REST call the same validated function.
+
+``@operation(Schema)`` turns a service method into a nameko RPC entrypoint that
+validates its one dict payload, honours ``request_id``, maps domain errors to
+the contract's, persists the events the call emitted and returns JSON-ready
+data. REST routes point at operations by name, so the HTTP API can never drift
+from the RPC one.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from bson import ObjectId
+from nameko.rpc import rpc
+
+from .errors import CONTRACT_ERRORS, Conflict, NotFound, PermissionDenied, ValidationError
+from .schemas import load
+from .times import to_iso
+
+
+def jsonable(value):
+    """Datetimes to UTC ISO strings, ids to strings, recursively."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items() if k != "_id" or
+                not isinstance(v, ObjectId)}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return to_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, ObjectId):
+        return str(value)
+    return value
+
+
+_BY_SUFFIX = (
+    ("Validation", ValidationError), ("ValidationError", ValidationError),
+    ("Conflict", Conflict), ("NotFound", NotFound),
+    ("Permission", PermissionDenied), ("PermissionDenied", PermissionDenied),
+)
+
+
+def to_contract_error(exc: Exception) -> Exception | None:
+    """The contract error a domain error stands for, or None if it is a bug.
+
+    Domain layers stay free of the library: their errors are recognised by
+    name (``DomainValidation``, ``DomainConflict``, ``DomainPermission``,
+    ``DomainNotFound``), and a validation error's field messages are kept.
+    """
+    if type(exc) in CONTRACT_ERRORS:
+        return exc
+    for base in CONTRACT_ERRORS:
+        if isinstance(exc, base):
+            return _rebuild(base, exc)
+    name = type(exc).__name__
+    for suffix, base in _BY_SUFFIX:
+        if name.endswith(suffix):
+            return _rebuild(base, exc)
+    return None
+
+
+def _rebuild(base, exc):
+    if base is ValidationError:
+        messages = (getattr(exc, "messages", None) or getattr(exc, "errors", None)
+                    or getattr(exc, "fields", None))
+        if not isinstance(messages, dict):
+            messages = {"_schema": [str(exc)]}
+        return ValidationError(messages)
+    return base(str(exc))
+
+
+def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True):
+    """Declare a contract operation taking one dict payload.
+
+    ``idempotent`` operations honour the payload's optional ``request_id``:
+    a repeat returns the first result and changes nothing.
+    """
+    def decorator(fn):
+        def call(self, data):
+            try:
+                result = fn(self, data)
+            except Exception as exc:
+                mapped = to_contract_error(exc)
+                if mapped is None or mapped is exc:
+                    raise
+                raise mapped from exc
+            self.outbox.persist()
+            return jsonable(result)
+
+        @functools.wraps(fn)
+        def run(self, payload=None):
+            data = load(schema, payload) if schema is not None else dict(payload or {})
+            request_id = data.get("request_id") if idempotent else None
+            if not request_id:
+                return call(self, data)
+            first, stored = self.store.claim_request(fn.__name__, request_id)
+            if not first:
+                return stored
+            try:
+                result = call(self, data)
+            except BaseException:
+                self.store.release_request(fn.__name__, request_id)
+                raise
+            self.store.complete_request(fn.__name__, request_id, result)
+            return result
+
+        run.zhidu_schema = schema
+        run.zhidu_operation = fn.__name__
+        return rpc(expected_exceptions=CONTRACT_ERRORS)(run) if expose_rpc else run
+    return decorator
+
+
+@dataclass(frozen=True)
+class Route:
+    """``GET /employees/{employee_id}`` → the ``get_employee`` operation."""
+
+    method: str
+    path: str
+    operation: str
+    status: int = 200
+    summary: str = ""
+    tags: tuple = field(default_factory=tuple)
+
+    def match(self, method: str, path: str) -> dict | None:
+        if method != self.method:
+            return None
+        want = [p for p in self.path.strip("/").split("/") if p]
+        have = [p for p in path.strip("/").split("/") if p]
+        if len(want) != len(have):
+            return None
+        params = {}
+        for pattern, part in zip(want, have):
+            if pattern.startswith("{") and pattern.endswith("}"):
+                params[pattern[1:-1]] = part
+            elif pattern != part:
+                return None
+        return params

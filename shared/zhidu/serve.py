@@ -1,0 +1,45 @@
+"""Run one service in this process: ``python -m zhidu.serve <name>``.
+
+Equivalent to ``nameko run`` with the suite's configuration taken from the
+environment, and the service's own HTTP port unless WEB_SERVER_ADDRESS says
+otherwise.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+
+from nameko.cli.run import run  # noqa: E402
+
+from .config import setting  # noqa: E402
+from .plugins import discover  # noqa: E402
+
+
+def service_config(plugin) -> dict:
+    config = {"AMQP_URI": setting(None, "AMQP_URI"),
+              "WEB_SERVER_ADDRESS": os.environ.get("WEB_SERVER_ADDRESS")
+              or f"0.0.0.0:{plugin.port}"}
+    for key, value in os.environ.items():
+        if key.startswith("ZHIDU_") or key in ("MONGO_URI",):
+            config[key] = value
+    return config
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("service")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("ZHIDU_LOG_LEVEL", "INFO"),
+                        format=f"%(asctime)s {args.service} %(levelname)s %(name)s: %(message)s")
+    plugins = discover()
+    if args.service not in plugins:
+        parser.error(f"unknown service {args.service!r}; installed: {', '.join(plugins)}")
+    plugin = plugins[args.service]
+    run([plugin.load_class()], service_config(plugin))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Pytest fixtures for tests that cross a service boundary.
+
+They use the real parts: RabbitMQ (one fresh vhost per test, through nameko's
+``rabbit_config``) and a MongoDB-wire server (``MONGO_URI``, or SecantusDB
+started for the session), each test with its own database names.
+
+Load with ``pytest_plugins = ["zhidu.testing"]`` after eventlet monkey-patching.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from .launcher import answers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
+    import eventlet
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        eventlet.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}"
+                         f" (last value: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="zhidu-test-db-")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", data, "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not answers("127.0.0.1", port, 0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the test database did not start")
+        time.sleep(0.1)
+    yield f"mongodb://127.0.0.1:{port}/"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def zhidu_config(rabbit_config, mongo_uri):
+    """Config for a test's services: own vhost, own databases, quick retries."""
+    return {
+        "AMQP_URI": rabbit_config["AMQP_URI"],
+        "MONGO_URI": mongo_uri,
+        "ZHIDU_DB_PREFIX": f"t{uuid.uuid4().hex[:10]}_",
+        "ZHIDU_RETRY_DELAYS": "0.2,0.4",
+        "ZHIDU_OUTBOX_INTERVAL": "0.5",
+        "ZHIDU_SWEEP_INTERVAL": "3600",
+    }
+
+
+@pytest.fixture
+def start_service(container_factory, zhidu_config):
+    """``start_service(ServiceClass, **config)`` → a running container.
+
+    Each container gets its own HTTP port; ``container.web_url`` points at it.
+    """
+    def start(service_cls, **overrides):
+        port = free_port()
+        config = dict(zhidu_config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", **overrides)
+        container = container_factory(service_cls, config)
+        container.start()
+        container.web_url = f"http://127.0.0.1:{port}"
+        return container
+    return start
+
+
+@pytest.fixture
+def rpc(zhidu_config):
+    """``rpc.<service>.<method>(payload)`` against the test's broker."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy(zhidu_config, timeout=30) as proxy:
+        yield proxy
+
+
+class EventTap:
+    """Records every event published on the given exchanges, for assertions."""
+
+    def __init__(self, amqp_uri: str, sources: list[str]):
+        self.amqp_uri = amqp_uri
+        self.queue_name = f"tap-{uuid.uuid4().hex[:8]}"
+        self.sources = sources
+        self.events: list[dict] = []
+
+    def __enter__(self):
+        self.conn = Connection(self.amqp_uri)
+        channel = self.conn.channel()
+        self.queue = Queue(self.queue_name, auto_delete=True, channel=channel)
+        self.queue.declare()
+        for source in self.sources:
+            exchange = Exchange(f"{source}.events", type="topic", durable=True)
+            exchange(channel).declare()
+            self.queue.bind_to(exchange=exchange, routing_key="#")
+        self.channel = channel
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.release()
+
+    def drain(self) -> list[dict]:
+        while True:
+            message = self.queue.get(no_ack=True)
+            if message is None:
+                return self.events
+            body = message.body
+            self.events.append(json.loads(body) if isinstance(body, (bytes, str))
+                               else message.payload)
+
+    def of_type(self, event_type: str) -> list[dict]:
+        return [e for e in self.drain() if e.get("type") == event_type]
+
+    def wait(self, event_type: str, count: int = 1, timeout: float = 15.0) -> list[dict]:
+        return wait_for(lambda: len(self.of_type(event_type)) >= count
+                        and self.of_type(event_type), timeout,
+                        message=f"{count} x {event_type}")
+
+
+@pytest.fixture
+def event_tap(zhidu_config):
+    @contextmanager
+    def tap(*sources):
+        with EventTap(zhidu_config["AMQP_URI"], list(sources)) as t:
+            yield t
+    return tap
