@@ -31,7 +31,6 @@ from pymongo.errors import DuplicateKeyError
 from .config import float_list, setting
 from .envelope import derived_id, make_envelope, validate_envelope
 from .errors import Conflict, ValidationError
-from .mongo import Mongo
 from .times import utcnow
 
 log = logging.getLogger(__name__)
@@ -143,24 +142,38 @@ def _find(container, class_name):
     return None
 
 
+class EventInProgress(Exception):
+    """A duplicate of an event another worker is handling right now: retry later."""
+
+
 def on_event(source_service: str, event_type: str):
     """Handle ``<source_service>.<event_type>`` exactly once in effect.
 
-    The envelope is validated (a malformed one is dead-lettered at once), a
-    redelivered event id is skipped, and the events the handler emitted are
-    persisted to the outbox before the event is marked processed.
+    The envelope is validated (a malformed one is dead-lettered at once), the
+    event id is claimed for this handler (a finished one is skipped, one in
+    progress elsewhere is retried later), and the events the handler emitted
+    are persisted to the outbox before the claim is marked done.
     """
     def decorator(fn):
+        handler = fn.__name__
+
         @functools.wraps(fn)
         def handle(self, body):
             envelope = validate_envelope(body)
-            handler = f"{fn.__name__}"
-            if self.store.already_processed(handler, envelope["id"]):
-                self.metrics.duplicates.labels(self.name, fn.__name__).inc()
+            lease = float(setting(self.config, "ZHIDU_CLAIM_LEASE"))
+            claim = self.store.claim_event(handler, envelope["id"], lease)
+            if claim == "done":
+                self.metrics.duplicates.labels(self.name, handler).inc()
                 return None
-            result = fn(self, envelope)
-            self.outbox.persist()
-            self.store.mark_processed(handler, envelope["id"])
+            if claim == "busy":
+                raise EventInProgress(envelope["id"])
+            try:
+                result = fn(self, envelope)
+                self.outbox.persist()
+            except BaseException:
+                self.store.release_event(handler, envelope["id"])
+                raise
+            self.store.finish_event(handler, envelope["id"])
             return result
         return ReliableEventHandler.decorator(source_service, event_type)(handle)
     return decorator

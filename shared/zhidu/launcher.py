@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     code = 0
     try:
         while True:
-            for name, proc in zip(chosen, services):
+            for name, proc in zip(chosen, services, strict=True):
                 if proc.poll() is not None:
                     print(f"{name} exited with {proc.returncode}; stopping the suite",
                           flush=True)

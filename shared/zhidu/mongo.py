@@ -51,16 +51,38 @@ class Store:
         return True
 
     # -- event de-duplication ------------------------------------------------
-    def already_processed(self, handler: str, event_id: str) -> bool:
-        return self.db.processed_events.find_one({"_id": f"{handler}:{event_id}"},
-                                                 {"_id": 1}) is not None
+    def claim_event(self, handler: str, event_id: str, lease_seconds: float) -> str:
+        """Claim an event for one handler run: ``new``, ``done`` or ``busy``.
 
-    def mark_processed(self, handler: str, event_id: str) -> None:
+        Duplicates arriving together must not both run, yet a claim left by a
+        process that died must not block the event for ever: a running claim
+        older than the lease may be taken over.
+        """
+        key = f"{handler}:{event_id}"
+        now = utcnow()
         try:
-            self.db.processed_events.insert_one(
-                {"_id": f"{handler}:{event_id}", "at": utcnow()})
+            self.db.processed_events.insert_one({"_id": key, "state": "running", "at": now})
+            return "new"
         except DuplicateKeyError:
             pass
+        doc = self.db.processed_events.find_one({"_id": key})
+        if doc is None:
+            return self.claim_event(handler, event_id, lease_seconds)
+        if doc["state"] == "done":
+            return "done"
+        if (now - doc["at"]).total_seconds() < lease_seconds:
+            return "busy"
+        taken = self.db.processed_events.update_one(
+            {"_id": key, "state": "running", "at": doc["at"]}, {"$set": {"at": now}})
+        return "new" if taken.modified_count else "busy"
+
+    def finish_event(self, handler: str, event_id: str) -> None:
+        self.db.processed_events.update_one({"_id": f"{handler}:{event_id}"},
+                                            {"$set": {"state": "done", "at": utcnow()}})
+
+    def release_event(self, handler: str, event_id: str) -> None:
+        self.db.processed_events.delete_one({"_id": f"{handler}:{event_id}",
+                                             "state": "running"})
 
     # -- request_id idempotency ----------------------------------------------
     def claim_request(self, operation: str, request_id: str):

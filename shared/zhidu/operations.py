@@ -132,7 +132,7 @@ class Route:
         if len(want) != len(have):
             return None
         params = {}
-        for pattern, part in zip(want, have):
+        for pattern, part in zip(want, have, strict=True):
             if pattern.startswith("{") and pattern.endswith("}"):
                 params[pattern[1:-1]] = part
             elif pattern != part:

@@ -78,6 +78,7 @@ def zhidu_config(rabbit_config, mongo_uri):
         "ZHIDU_DB_PREFIX": f"t{uuid.uuid4().hex[:10]}_",
         "ZHIDU_RETRY_DELAYS": "0.2,0.4",
         "ZHIDU_OUTBOX_INTERVAL": "0.5",
+        "ZHIDU_CLAIM_LEASE": "3",
         "ZHIDU_SWEEP_INTERVAL": "3600",
     }
 
@@ -156,3 +157,13 @@ def event_tap(zhidu_config):
         with EventTap(zhidu_config["AMQP_URI"], list(sources)) as t:
             yield t
     return tap
+
+
+def publish_event(amqp_uri: str, envelope: dict) -> None:
+    """Publish an envelope as its source service would (persistent, confirmed)."""
+    from nameko.amqp.publish import Publisher
+    from nameko.standalone.events import get_event_exchange
+
+    source, event_type = envelope["type"].split(".", 1)
+    Publisher(amqp_uri, serializer="json").publish(
+        envelope, exchange=get_event_exchange(source, {}), routing_key=event_type)

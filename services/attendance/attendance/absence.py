@@ -14,8 +14,8 @@ store's unique index makes "once" hold under replays.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Iterable
 
 from zhidu.times import parse_date
 

@@ -27,8 +27,8 @@ Decisions (the regulation is silent or loose here):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from zhidu.times import as_utc, parse_date, to_iso
 
@@ -124,16 +124,14 @@ def evaluate_day(*, employee_id: str, roster_date, shift: Shift, clocks: Iterabl
         if late > limit:
             reasons.append("late_over_limit")
         elif late > grace:
-            violations.append(violation(cat, "A01", key=vkey("A01", "late"),
-                                        incident_id=day_incident, employee_id=employee_id,
+            violations.append(violation(cat, "A01", key=vkey("A01", "late"), employee_id=employee_id,
                                         at=clock_in, detail={"late_minutes": _minutes_up(late)}))
         if clock_out is None:
             result["anomalies"].append("missing_clock_out")
         elif early > limit:
             reasons.append("early_over_limit")
         elif early > grace:
-            violations.append(violation(cat, "A01", key=vkey("A01", "early"),
-                                        incident_id=day_incident, employee_id=employee_id,
+            violations.append(violation(cat, "A01", key=vkey("A01", "early"), employee_id=employee_id,
                                         at=clock_out, detail={"early_minutes": _minutes_up(early)}))
 
     for index, incident in enumerate(incidents or ()):
@@ -144,14 +142,14 @@ def evaluate_day(*, employee_id: str, roster_date, shift: Shift, clocks: Iterabl
         at = as_utc(incident["at"])
         ident = str(incident.get("incident_id") or to_iso(at))
         if kind == "sleeping_on_duty":
-            violations.append(violation(cat, "A03", key=vkey("A03", ident), incident_id=ident,
+            violations.append(violation(cat, "A03", key=vkey("A03", ident),
                                         employee_id=employee_id, at=at))
             continue
         minutes = incident.get("minutes")
         if minutes is not None and minutes > policy.clocking.off_post_limit_minutes:
             reasons.append("off_post_over_limit")
             continue
-        violations.append(violation(cat, "A02", key=vkey("A02", ident), incident_id=ident,
+        violations.append(violation(cat, "A02", key=vkey("A02", ident),
                                     employee_id=employee_id, at=at,
                                     detail={"minutes": minutes}))
 
@@ -160,8 +158,7 @@ def evaluate_day(*, employee_id: str, roster_date, shift: Shift, clocks: Iterabl
         # absence, not an absence plus A01s.
         violations = [v for v in violations if v["code"] != "A01"]
         result.update(status="absent", absence=True, absence_reason=reasons[0])
-        violations.append(violation(cat, "A04", key=vkey("A04", "day"),
-                                    incident_id=day_incident, employee_id=employee_id,
+        violations.append(violation(cat, "A04", key=vkey("A04", "day"), employee_id=employee_id,
                                     at=start, detail={"reason": reasons[0]}))
     result["violations"] = sorted(violations, key=lambda v: v["key"])
     return result

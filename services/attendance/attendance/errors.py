@@ -23,7 +23,7 @@ class DomainValidation(DomainError):
         super().__init__(merged)
 
     @classmethod
-    def one(cls, field: str, message: str) -> "DomainValidation":
+    def one(cls, field: str, message: str) -> DomainValidation:
         return cls({field: [message]})
 
 

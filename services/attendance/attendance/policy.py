@@ -12,10 +12,11 @@ The only I/O in the domain is reading the file whose path the caller passes.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -183,7 +184,7 @@ class _Section:
             if key not in allowed:
                 self.fail(str(key), f"unknown key (allowed: {', '.join(allowed)})")
 
-    def section(self, key: str, required: bool = False) -> "_Section":
+    def section(self, key: str, required: bool = False) -> _Section:
         if required and key not in self.data:
             self.fail(key, "missing")
         return _Section(self.data.get(key), self.where(key), self.source)
@@ -220,7 +221,7 @@ class _Section:
             self.fail(key, f"expected a list of non-empty strings, got {value!r}")
         return tuple(value)
 
-    def items(self, key: str) -> list["_Section"]:
+    def items(self, key: str) -> list[_Section]:
         value = self.data.get(key)
         if not isinstance(value, list) or not value:
             self.fail(key, "expected a non-empty list")

@@ -13,7 +13,7 @@ for group leadership, nor group leadership skip the GM.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def satisfies(actor_role: str | None, required_role: str, ladder: Sequence[str]) -> bool:

@@ -28,8 +28,8 @@ Decisions:
 from __future__ import annotations
 
 import calendar as _months
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
-from typing import Iterable, Mapping
 
 from zhidu.calendar import WorkingCalendar
 from zhidu.times import UTC, as_utc, parse_date

@@ -77,7 +77,8 @@ def shift_from_dict(data: dict) -> Shift:
     return define_shift(data.get("code"), data.get("start"), data.get("end"))
 
 
-def shift_instants(roster_date, shift: Shift, tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:
+def shift_instants(roster_date, shift: Shift,
+                   tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:
     """UTC start and end of ``shift`` worked on ``roster_date`` (local ``tz``).
 
     Local wall times are resolved by ``zoneinfo`` (fold=0), which matters only

@@ -9,8 +9,9 @@ atomic counter keyed by :func:`counter_key`); this module only formats.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from zhidu.times import as_utc, local_tz

@@ -2,10 +2,11 @@
 
 ::
 
-    received ─┬─ accepted ── assigned ── planned ── investigated ─┬─ remedy_proposed ── remedy_approved ─┐
-              └─ rejected (final)                                 └───────────────(no remedy)───────────┴─ resolved
-    resolved ─┬─ closed (final; follow-up satisfied)
-              └─ reopened (follow-up not satisfied) ── assigned (round + 1) ...
+    received → accepted | rejected (final)
+    accepted → assigned → planned → investigated → remedy_proposed → remedy_approved → resolved
+                                    investigated → resolved            (no remedy needed)
+    resolved → closed (final; follow-up satisfied) | reopened (not satisfied)
+    reopened → assigned (round + 1) → ...
     any open status before resolved ⇄ paused (resume returns to the status paused from)
 
 Decisions, taken as the company would want them:

@@ -7,9 +7,10 @@ fails loudly on start rather than quietly mis-timing deadlines.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

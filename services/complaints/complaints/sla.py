@@ -40,9 +40,10 @@ inclusive for the person doing the work — unless a sweep already flagged it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from zhidu.times import as_utc, to_iso
 

@@ -1,5 +1,4 @@
 from marshmallow import fields, validate
-
 from zhidu.schemas import Day, Payload, Time, actor_field
 
 ID = validate.Length(min=1, max=64)

@@ -1,5 +1,4 @@
 from pymongo import ASCENDING, IndexModel, ReturnDocument
-
 from zhidu.mongo import Store
 
 

@@ -1,8 +1,7 @@
 import pytest
 import requests
-from nameko.exceptions import RemoteError
-
 from directory.service import DirectoryService
+from nameko.exceptions import RemoteError
 
 pytestmark = pytest.mark.integration
 
