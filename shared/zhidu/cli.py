@@ -13,6 +13,9 @@ def main(argv=None) -> int:
     if argv and argv[0] == "run":
         from .launcher import main as run
         return run(argv[1:])
+    if argv and argv[0] == "docs":
+        from .docs import main as docs
+        return docs(argv[1:])
     if argv and argv[0] == "serve":
         from .serve import main as serve
         return serve(argv[1:])
@@ -20,6 +23,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="the whole suite (zhidu run --help)")
     sub.add_parser("serve", help="one service in this process")
+    sub.add_parser("docs", help="regenerate the event catalogue, JSON Schemas, AsyncAPI")
     dlq = sub.add_parser("dlq", help="list or replay a service's dead letters")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("service")
