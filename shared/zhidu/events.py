@@ -53,6 +53,10 @@ def _amqp_uri(config) -> str:
     return setting(config, "AMQP_URI")
 
 
+class EventInProgress(Exception):
+    """A duplicate of an event another worker is handling right now: retry later."""
+
+
 class ReliableEventHandler(EventHandler):
     """A service-pool event handler with retry, back-off and a dead-letter queue."""
 
@@ -112,6 +116,13 @@ class ReliableEventHandler(EventHandler):
         labels = (self.container.service_name, self.method_name)
         headers[ATTEMPT_HEADER] = attempt + 1
         headers["x-zhidu-error"] = f"{type(exc).__name__}: {exc}"[:1000]
+        if isinstance(exc, EventInProgress) and self.retry_queues:
+            # Not a failure: wait for the other run (or its lease) without
+            # spending one of the message's attempts.
+            headers[ATTEMPT_HEADER] = attempt
+            self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
+                                   routing_key=self.retry_queues[-1].name, headers=headers)
+            return
         if not isinstance(exc, NOT_RETRIABLE) and attempt < len(self.retry_queues):
             queue = self.retry_queues[attempt]
             self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
@@ -140,10 +151,6 @@ def _find(container, class_name):
                 cls.__name__ for cls in type(dep).__mro__):
             return dep
     return None
-
-
-class EventInProgress(Exception):
-    """A duplicate of an event another worker is handling right now: retry later."""
 
 
 def on_event(source_service: str, event_type: str):
@@ -182,7 +189,8 @@ def on_event(source_service: str, event_type: str):
 class PendingEvents:
     """The events one worker emits; ids are derived from the cause when there is one."""
 
-    def __init__(self, service: str, store, cause: dict | None):
+    def __init__(self, provider, service: str, store, cause: dict | None):
+        self.provider = provider
         self.service = service
         self.store = store
         self.cause = cause
@@ -218,6 +226,12 @@ class PendingEvents:
                 raise
         self.persisted = len(self.envelopes)
 
+    def relay(self) -> int:
+        return self.provider.relay()
+
+    def pending_count(self) -> int:
+        return self.provider.pending_count()
+
 
 def _only_duplicates(exc) -> bool:
     details = getattr(exc, "details", None) or {}
@@ -252,7 +266,7 @@ class Outbox(DependencyProvider):
             body = worker_ctx.args[0]
             if isinstance(body, dict) and body.get("id"):
                 cause = body
-        pending = PendingEvents(self.container.service_name, self.store, cause)
+        pending = PendingEvents(self, self.container.service_name, self.store, cause)
         self.workers[worker_ctx] = pending
         return pending
 

@@ -36,6 +36,20 @@ class ServicePlugin:
         return getattr(importlib.import_module(module), attr)
 
 
+def load(name: str) -> ServicePlugin:
+    """One plugin by name, without importing the others."""
+    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if not matches:
+        installed = ", ".join(sorted(ep.name for ep in entry_points(group=GROUP)))
+        raise LookupError(f"unknown service {name!r}; installed: {installed}")
+    if len(matches) > 1:
+        raise ValueError(f"two plugins claim the service name {name!r}")
+    plugin = matches[0].load()
+    if not isinstance(plugin, ServicePlugin):
+        raise TypeError(f"entry point {name!r} is not a ServicePlugin")
+    return plugin
+
+
 def discover() -> dict[str, ServicePlugin]:
     found = {}
     for ep in entry_points(group=GROUP):

@@ -15,7 +15,7 @@ import os  # noqa: E402
 from nameko.cli.run import run  # noqa: E402
 
 from .config import setting  # noqa: E402
-from .plugins import discover  # noqa: E402
+from .plugins import load  # noqa: E402
 
 
 def service_config(plugin) -> dict:
@@ -34,10 +34,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("ZHIDU_LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s {args.service} %(levelname)s %(name)s: %(message)s")
-    plugins = discover()
-    if args.service not in plugins:
-        parser.error(f"unknown service {args.service!r}; installed: {', '.join(plugins)}")
-    plugin = plugins[args.service]
+    try:
+        plugin = load(args.service)
+    except LookupError as exc:
+        parser.error(str(exc))
     run([plugin.load_class()], service_config(plugin))
 
 

@@ -150,13 +150,23 @@ class EventTap:
                         message=f"{count} x {event_type}")
 
 
+@contextmanager
+def event_tap_for(config: dict, *sources):
+    with EventTap(config["AMQP_URI"], list(sources)) as tap:
+        yield tap
+
+
 @pytest.fixture
 def event_tap(zhidu_config):
-    @contextmanager
-    def tap(*sources):
-        with EventTap(zhidu_config["AMQP_URI"], list(sources)) as t:
-            yield t
-    return tap
+    return lambda *sources: event_tap_for(zhidu_config, *sources)
+
+
+def service_db(config: dict, service: str):
+    """The service's own database, for tests that check what it stored."""
+    from .config import database_name
+    from .mongo import connect
+
+    return connect(config["MONGO_URI"])[database_name(config, service)]
 
 
 def publish_event(amqp_uri: str, envelope: dict) -> None:
@@ -167,3 +177,61 @@ def publish_event(amqp_uri: str, envelope: dict) -> None:
     source, event_type = envelope["type"].split(".", 1)
     Publisher(amqp_uri, serializer="json").publish(
         envelope, exchange=get_event_exchange(source, {}), routing_key=event_type)
+
+
+class ServiceProcess:
+    """A service in its own OS process, as deployed, so a test can kill -9 it."""
+
+    def __init__(self, service: str, config: dict):
+        self.service = service
+        self.port = free_port()
+        self.env = dict(os.environ, **{k: str(v) for k, v in config.items()},
+                        WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}",
+                        ZHIDU_LOG_LEVEL="WARNING")
+        self.proc = None
+
+    def start(self, timeout: float = 60.0) -> ServiceProcess:
+        import requests
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "zhidu.serve", self.service],
+                                     env=self.env)
+
+        def healthy():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.service} exited with {self.proc.returncode}")
+            try:
+                return requests.get(f"http://127.0.0.1:{self.port}/health",
+                                    timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(healthy, timeout, interval=0.2, message=f"{self.service} healthy")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, unacked messages go back to the broker."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def service_process(zhidu_config):
+    started = []
+
+    def start(service: str, **overrides) -> ServiceProcess:
+        proc = ServiceProcess(service, dict(zhidu_config, **overrides)).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 
 from zhidu.times import parse_time
 
-from .errors import DomainConflict, DomainPermission, DomainValidation, Problems
+from .errors import DomainConflict, DomainPermission, Problems
 from .ledger import reversal_id, reversed_ids
 
 DECIDER_ROLE = "gm"

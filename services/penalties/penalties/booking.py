@@ -45,8 +45,14 @@ from zoneinfo import ZoneInfo
 
 from zhidu.times import local_tz, parse_time
 
-from .amounts import from_tenths, is_number, money_for_tenths, split_by_percent
-from .amounts import to_tenths, to_yuan
+from .amounts import (
+    from_tenths,
+    is_number,
+    money_for_tenths,
+    split_by_percent,
+    to_tenths,
+    to_yuan,
+)
 from .catalog import Catalog, Catalogs, Rule
 from .errors import DomainValidation, Problems
 from .ledger import entry_id, period_of
@@ -266,7 +272,7 @@ def _charge(booking: Booking, catalog: Catalog, rule: Rule, quantity: int,
         if charge == "individual" and catalog.split and rule.split:
             parts = [(share, qty, pct) for (share, qty), (_s, pct)
                      in zip(split_by_percent(quantity, list(catalog.split)),
-                            catalog.split)]
+                            catalog.split, strict=True)]
         else:
             parts = [(charge, quantity, None)]
         for share, qty, pct in parts:

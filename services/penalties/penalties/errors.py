@@ -21,7 +21,7 @@ class DomainValidation(DomainError):
         super().__init__(self.errors)
 
     @classmethod
-    def single(cls, field: str, message: str) -> "DomainValidation":
+    def single(cls, field: str, message: str) -> DomainValidation:
         return cls({field: [message]})
 
 

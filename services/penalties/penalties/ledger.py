@@ -30,6 +30,8 @@ Entry fields::
                           range default, combine mode, suppressed codes ...)
     notes           list[str]  decisions taken while booking (skipped shares ...)
     reverses        str|None   on a reversing entry: the original's entry_id
+                          (a reversal copies the original's fields, negates
+                          points and money, and adds ``decided_at``)
     appeal          dict  {"status": "none"|"pending"|"upheld"|"rejected", ...}
     source          str|None   e.g. "dormitory.violation_recorded" or "manual"
     actor           dict|None  {"id", "role"} of a manual booking
@@ -93,10 +95,6 @@ def live_entries(entries: Iterable[Mapping]) -> list[Mapping]:
     entries = list(entries)
     gone = reversed_ids(entries)
     return [e for e in entries if not e.get("reverses") and e["entry_id"] not in gone]
-
-
-def in_period(entry: Mapping, year: int, month: int | None = None) -> bool:
-    return entry["year"] == year and (month is None or entry["month"] == month)
 
 
 def sort_key(entry: Mapping):

@@ -122,7 +122,7 @@ class _Reader:
     def fail(self, key: str, msg: str):
         raise ValueError(f"{self.origin}: {self.prefix}{key}: {msg}")
 
-    def section(self, key: str) -> "_Reader":
+    def section(self, key: str) -> _Reader:
         value = self.data.get(key)
         if not isinstance(value, dict):
             self.fail(key, "required, a mapping")

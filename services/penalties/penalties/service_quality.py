@@ -16,7 +16,7 @@ that person in the month (n counted by ``prior_complaints`` + 1):
   ``attitude_mode: add``) or instead of it (``replace``).
 
 A missing supervisor or group leader does not fail the booking: the share is
-skipped and a note put on the person's Q01 entry (same as for split shares).
+skipped and a note put on the person's first entry (same as for split shares).
 
 Complaint number = incident id, so a redelivered event rebooks the same ids.
 "Worst of the month" (Q06) is a threshold (see ``thresholds``), not booked here.

@@ -173,7 +173,8 @@ def due_thresholds(employee_id: str, entries: Iterable[Mapping],
 
     _dismissal(emit, raised_keys, due, policy)
     _admonished_running(emit, raised_keys, due, policy)
-    return sorted(due, key=lambda d: (as_utc(d["at"]), d["key"]))
+    # Stable: events of one moment keep their causal order (worst → dismissal).
+    return sorted(due, key=lambda d: as_utc(d["at"]))
 
 
 def _worst(emit, in_month, employee_id, year, month, catalogs, policy, context):

@@ -1,0 +1,12 @@
+from zhidu.plugins import ServicePlugin
+
+PLUGIN = ServicePlugin(
+    name="penalties",
+    service="penalties.service:PenaltiesService",
+    port=8104,
+    summary="The yearly penalty and reward ledger per employee, thresholds and appeals.",
+    emits=("penalty_issued", "penalty_reversed", "threshold_reached"),
+    consumes=("dormitory.violation_recorded", "attendance.violation_recorded",
+              "complaints.liability_determined", "directory.employee_upserted"),
+    event_schemas="penalties.schemas:EVENTS",
+)

@@ -1,0 +1,92 @@
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from zhidu.mongo import Store
+
+PERSON_FIELDS = ("name", "department", "unit", "team_leader_id", "manager_id",
+                 "unit_head_id", "group_leader_id", "monthly_wage_yuan")
+
+
+class PenaltiesStore(Store):
+    INDEXES = {
+        "entries": [
+            IndexModel([("employee_id", ASCENDING), ("year", ASCENDING),
+                        ("month", ASCENDING)]),
+            IndexModel([("incident_id", ASCENDING)]),
+            IndexModel([("year", ASCENDING), ("month", ASCENDING)]),
+        ],
+        "thresholds": [IndexModel([("employee_id", ASCENDING)])],
+    }
+
+    # -- people (the directory's copy) ----------------------------------------
+    def upsert_person(self, employee: dict) -> None:
+        doc = {k: employee.get(k) for k in PERSON_FIELDS}
+        self.db.people.update_one({"_id": employee["employee_id"]}, {"$set": doc},
+                                  upsert=True)
+
+    def people(self, ids) -> dict[str, dict]:
+        return {doc.pop("_id"): doc for doc in self.db.people.find({"_id": {"$in": list(ids)}})}
+
+    def all_people(self) -> dict[str, dict]:
+        return {doc.pop("_id"): doc for doc in self.db.people.find({})}
+
+    # -- ledger (append-only) ---------------------------------------------------
+    def insert_entries(self, entries: list[dict]) -> list[dict]:
+        """Append entries; ids already present keep their first version.
+
+        Returns the stored versions, so a re-run reports what was booked then.
+        """
+        if not entries:
+            return []
+        docs = [{"_id": e["entry_id"], **e} for e in entries]
+        try:
+            self.db.entries.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                raise
+        stored = {d["_id"]: d for d in self.db.entries.find(
+            {"_id": {"$in": [e["entry_id"] for e in entries]}})}
+        return [_out(stored[e["entry_id"]]) for e in entries]
+
+    def entry(self, entry_id: str) -> dict | None:
+        doc = self.db.entries.find_one({"_id": entry_id})
+        return _out(doc) if doc else None
+
+    def person_entries(self, employee_id: str, year: int, month: int | None = None) -> list:
+        query = {"employee_id": employee_id, "year": year}
+        if month is not None:
+            query["month"] = month
+        return [_out(d) for d in self.db.entries.find(query)]
+
+    def month_entries(self, year: int, month: int) -> list[dict]:
+        return [_out(d) for d in self.db.entries.find({"year": year, "month": month})]
+
+    def incident_entries(self, incident_id: str) -> list[dict]:
+        return [_out(d) for d in self.db.entries.find({"incident_id": incident_id})]
+
+    def set_appeal(self, entry_id: str, appeal: dict, expected_status: str) -> bool:
+        """Compare-and-set: the only change ever made to a stored entry."""
+        status_filter = ({"$in": [None, "none"]} if expected_status == "none"
+                         else expected_status)
+        result = self.db.entries.update_one(
+            {"_id": entry_id, "appeal.status": status_filter}, {"$set": {"appeal": appeal}})
+        return result.modified_count == 1
+
+    # -- thresholds ---------------------------------------------------------------
+    def raised_keys(self, employee_id: str) -> list[tuple]:
+        return [tuple(d["key"]) for d in self.db.thresholds.find(
+            {"employee_id": employee_id}, {"key": 1})]
+
+    def record_threshold(self, threshold: dict) -> bool:
+        """True when newly recorded; False when it had been raised before."""
+        doc = {"_id": threshold["threshold_id"], **threshold,
+               "key": list(threshold["key"])}
+        doc.pop("entries", None)
+        try:
+            self.db.thresholds.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+
+def _out(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "_id"}

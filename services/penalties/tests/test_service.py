@@ -1,0 +1,145 @@
+"""The penalties service against the real broker and database."""
+import pytest
+from directory.service import DirectoryService
+from nameko.exceptions import RemoteError
+from penalties.service import PenaltiesService
+from zhidu.envelope import make_envelope
+from zhidu.testing import publish_event, service_db, wait_for
+
+pytestmark = pytest.mark.integration
+
+LINE = {"team_leader_id": "TL", "manager_id": "DM", "unit_head_id": "UH"}
+WORKER = {"employee_id": "W1", "name": "张伟", "gender": "M", "department": "property",
+          "unit": "north", "monthly_wage_yuan": 3000, **LINE}
+
+
+@pytest.fixture
+def penalties(start_service, rpc, zhidu_config):
+    start_service(DirectoryService)
+    start_service(PenaltiesService)
+    rpc.directory.upsert_employee(WORKER)
+    # The ledger needs the reporting line (from the directory's event) to split.
+    people = service_db(zhidu_config, "penalties").people
+    wait_for(lambda: people.find_one({"_id": "W1"}), message="W1 copied into penalties")
+    return rpc
+
+
+def account(rpc, who, month=None):
+    return rpc.penalties.get_account({"employee_id": who, "year": 2026, "month": month})
+
+
+def test_conduct_incident_books_the_most_severe_rule_split_60_20_10_10(penalties,
+                                                                        event_tap):
+    rpc = penalties
+    with event_tap("penalties") as tap:
+        reply = rpc.penalties.record_penalty({
+            "employee_id": "W1", "domain": "conduct", "codes": ["B05", "B08"],
+            "incident_id": "work-17", "at": "2026-11-10T10:00",
+            "actor": {"id": "HR", "role": "dept_manager"}})
+        shares = {e["share"]: (e["employee_id"], e["points"], e["code"])
+                  for e in reply["entries"]}
+        assert shares == {"individual": ("W1", 12, "B08"), "team_leader": ("TL", 4, "B08"),
+                          "dept_manager": ("DM", 2, "B08"), "unit_head": ("UH", 2, "B08")}
+        issued = tap.wait("penalties.penalty_issued", 4)
+        assert {e["data"]["employee_id"] for e in issued} == {"W1", "TL", "DM", "UH"}
+    assert account(rpc, "W1", 11)["points_total"] == 12
+    assert account(rpc, "TL", 11)["amount_yuan_total"] == 40
+
+
+def test_dormitory_events_book_each_violation_once(penalties, zhidu_config):
+    rpc = penalties
+    events = [make_envelope("dormitory", "violation_recorded", {
+        "violation_id": f"V{i}", "incident_id": "INSP-1", "employee_id": "W1",
+        "code": code, "points": points, "at": "2026-11-12T20:00:00+08:00",
+        "building": "A", "room_no": "101"}) for i, (code, points) in
+        enumerate([("D16", 3), ("D05", 2)])]
+    for envelope in events + events:  # every event delivered twice
+        publish_event(zhidu_config["AMQP_URI"], envelope)
+    booked = wait_for(lambda: len(account(rpc, "W1", 11)["entries"]) == 2
+                      and account(rpc, "W1", 11), message="two dormitory entries")
+    assert sorted((e["code"], e["points"], e["amount_yuan"]) for e in booked["entries"]) \
+        == [("D05", 2, 20), ("D16", 3, 30)]
+    assert booked["points_total"] == 5 and booked["penalty_count"] == 2
+
+
+def test_appeal_upheld_by_the_gm_reverses_the_entry(penalties, event_tap):
+    rpc = penalties
+    [entry] = rpc.penalties.record_penalty({
+        "employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "x1",
+        "at": "2026-11-03T21:00", "actor": {"id": "INS", "role": "inspector"}})["entries"]
+    with pytest.raises(RemoteError) as err:
+        rpc.penalties.appeal({"entry_id": entry["entry_id"], "reason": "not me",
+                              "actor": {"id": "TL", "role": "staff"}})
+    assert err.value.exc_type == "PermissionDenied"
+    rpc.penalties.appeal({"entry_id": entry["entry_id"], "reason": "I was on leave",
+                          "actor": {"id": "W1", "role": "staff"}})
+    with pytest.raises(RemoteError) as err:
+        rpc.penalties.decide_appeal({"entry_id": entry["entry_id"], "upheld": True,
+                                     "actor": {"id": "DM", "role": "deputy_gm"}})
+    assert err.value.exc_type == "PermissionDenied"
+    with event_tap("penalties") as tap:
+        decided = rpc.penalties.decide_appeal({"entry_id": entry["entry_id"],
+                                               "upheld": True,
+                                               "actor": {"id": "GM", "role": "gm"}})
+        [reversed_event] = tap.wait("penalties.penalty_reversed")
+    assert reversed_event["data"]["reverses"] == entry["entry_id"]
+    assert decided["entry"]["appeal"]["status"] == "upheld"
+    month = account(rpc, "W1", 11)
+    assert month["points_total"] == 0 and month["penalty_count"] == 0
+    assert len(month["entries"]) == 2  # append-only: the original stays
+    with pytest.raises(RemoteError) as err:
+        rpc.penalties.decide_appeal({"entry_id": entry["entry_id"], "upheld": False,
+                                     "actor": {"id": "GM", "role": "gm"}})
+    assert err.value.exc_type == "Conflict"
+
+
+def test_meeting_threshold_is_raised_once(penalties, event_tap):
+    rpc = penalties
+    with event_tap("penalties") as tap:
+        for i in range(5):
+            rpc.penalties.record_penalty({
+                "employee_id": "W1", "domain": "meeting", "code": "M01",
+                "incident_id": f"meeting-{i}", "at": f"2026-0{i + 2}-10T09:05",
+                "actor": {"id": "CH", "role": "dept_manager"}})
+        [event] = tap.wait("penalties.threshold_reached")
+        assert event["data"]["kind"] == "award_ineligible" and event["data"]["year"] == 2026
+        tap.wait("penalties.penalty_issued", 5)
+        assert len(tap.of_type("penalties.threshold_reached")) == 1
+    assert account(rpc, "W1")["flags"]["award_eligible"] is False
+
+
+def test_monthly_ceiling_caps_money_and_records_the_excess(penalties):
+    rpc = penalties  # W1 earns 3,000 yuan: at most 600 deducted a month
+    for i in range(3):
+        rpc.penalties.record_penalty({
+            "employee_id": "W1", "domain": "confidentiality", "code": "P01",
+            "incident_id": f"leak-{i}", "at": "2026-11-20T10:00", "amount_yuan": 300,
+            "actor": {"id": "IT", "role": "it_admin"}})
+    month = account(rpc, "W1", 11)
+    assert month["amount_yuan_total"] == 900
+    assert month["deducted_yuan_total"] == 600 and month["capped_yuan_total"] == 300
+
+
+def test_bad_input_names_the_field(penalties):
+    rpc = penalties
+    for payload, field in [
+        ({"employee_id": "W1", "domain": "dormitory", "code": "D99", "incident_id": "i",
+          "at": "2026-11-01T10:00", "actor": {"id": "A", "role": "staff"}}, "code"),
+        ({"employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "i",
+          "at": "someday", "actor": {"id": "A", "role": "staff"}}, "at"),
+        ({"employee_id": "W1", "domain": "complaint", "code": "C01", "incident_id": "i",
+          "at": "2026-11-01T10:00", "amount_yuan": 5000,
+          "actor": {"id": "A", "role": "staff"}}, "amount_yuan"),
+    ]:
+        with pytest.raises(RemoteError) as err:
+            rpc.penalties.record_penalty(payload)
+        assert err.value.exc_type == "ValidationError", payload
+        assert field in err.value.value
+    with pytest.raises(RemoteError) as err:
+        rpc.penalties.get_account({"employee_id": "W1"})
+    assert err.value.exc_type == "ValidationError" and "year" in err.value.value
+    with pytest.raises(RemoteError) as err:
+        rpc.penalties.appeal({"entry_id": "nope", "reason": "x",
+                              "actor": {"id": "W1", "role": "staff"}})
+    assert err.value.exc_type == "NotFound"
+    assert account(rpc, "W1", 11)["entries"] == []
