@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,28 +46,38 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, message: 
                          f" (last value: {last!r})")
 
 
-@pytest.fixture(scope="session")
-def mongo_uri():
-    if os.environ.get("MONGO_URI"):
-        yield os.environ["MONGO_URI"]
-        return
+@contextmanager
+def embedded_mongo():
+    """A throw-away SecantusDB on a free port; yields its URI."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="zhidu-test-db-")
     proc = subprocess.Popen(
         [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
          "--storage-path", data, "--log-level", "WARNING"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not answers("127.0.0.1", port, 0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the test database did not start")
-        time.sleep(0.1)
-    yield f"mongodb://127.0.0.1:{port}/"
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        deadline = time.monotonic() + 60
+        while not answers("127.0.0.1", port, 0.2):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the embedded database did not start")
+            time.sleep(0.1)
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    with embedded_mongo() as uri:
+        yield uri
 
 
 @pytest.fixture

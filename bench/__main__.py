@@ -1,0 +1,93 @@
+"""``make bench``: the suite's figures, with the raw ceilings beside them.
+
+Everything runs on this machine in one go: a dedicated RabbitMQ vhost (through
+the management API) and a fresh embedded database unless ``MONGO_URI`` is set.
+Figures go to stdout and, as JSON, to ``var/bench.json``.
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import uuid  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote, urlparse  # noqa: E402
+
+import requests  # noqa: E402
+from zhidu.config import setting  # noqa: E402
+from zhidu.testing import embedded_mongo  # noqa: E402
+
+from bench import ceilings, chain  # noqa: E402
+
+
+@contextmanager
+def bench_vhost(amqp_uri: str):
+    parts = urlparse(amqp_uri)
+    user, password = parts.username or "guest", parts.password or "guest"
+    api = os.environ.get("RABBIT_API_URI", f"http://{parts.hostname or 'localhost'}:15672")
+    vhost = f"zhidu_bench_{uuid.uuid4().hex[:6]}"
+    auth = (user, password)
+    requests.put(f"{api}/api/vhosts/{vhost}", auth=auth, timeout=10).raise_for_status()
+    requests.put(f"{api}/api/permissions/{vhost}/{quote(user)}", auth=auth, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    try:
+        yield f"{parts.scheme}://{user}:{password}@{parts.hostname}:{parts.port or 5672}/{vhost}"
+    finally:
+        requests.delete(f"{api}/api/vhosts/{vhost}", auth=auth, timeout=30)
+
+
+@contextmanager
+def database():
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    with embedded_mongo() as uri:
+        yield uri
+
+
+def show(title: str, figures: dict) -> None:
+    print(f"\n== {title}")
+    for key, value in figures.items():
+        print(f"  {key:28} {value}")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    results = {}
+    amqp = setting(None, "AMQP_URI")
+    with bench_vhost(amqp) as vhost_uri, database() as mongo_uri:
+        results["broker_ceiling"] = ceilings.broker_ceiling(vhost_uri)
+        show("raw broker ceiling (plain kombu publish, then consume)", results["broker_ceiling"])
+        results["database_ceiling"] = ceilings.database_ceiling(mongo_uri)
+        show("raw database ceiling", results["database_ceiling"])
+
+        config = {"AMQP_URI": vhost_uri, "MONGO_URI": mongo_uri,
+                  "ZHIDU_DB_PREFIX": f"bench{uuid.uuid4().hex[:6]}_",
+                  "ZHIDU_OUTBOX_INTERVAL": "1.0", "ZHIDU_SWEEP_INTERVAL": "3600"}
+        results["chain"] = chain.run(config)
+        ratio = results["chain"]["completed_per_s"] / \
+            results["broker_ceiling"]["round_trip_per_s"]
+        results["chain"]["share_of_broker_ceiling"] = f"{ratio:.2%}"
+        db_bound = results["database_ceiling"]["insert_one_per_s"] / \
+            results["chain"]["db_writes_per_chain"]
+        results["chain"]["database_bound_chains_per_s"] = round(db_bound, 1)
+        show("inspection → penalty → inbox chain", results["chain"])
+
+        for name in ("attendance_burst", "complaints_sweep"):
+            try:
+                module = __import__(f"bench.{name}", fromlist=["run"])
+            except ImportError:
+                continue
+            results[name] = module.run(amqp_uri=vhost_uri, mongo_uri=mongo_uri)
+            show(name.replace("_", " "), results[name])
+
+    Path("var").mkdir(exist_ok=True)
+    Path("var/bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

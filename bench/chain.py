@@ -1,0 +1,133 @@
+"""End to end: inspection → violation → penalty → inbox, at a steady offered load.
+
+Directory, dormitory, penalties and notifications run as their own processes,
+as deployed. The driver records when each inspection was sent; a tap on
+``penalties.events`` maps each penalty event back to its violation; the inbox
+item's ``created_at`` in the notifications database closes the chain. All
+clocks are this machine's.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import datetime, timedelta
+
+import eventlet
+from nameko.standalone.rpc import ClusterRpcProxy
+from zhidu.testing import EventTap, ServiceProcess, service_db, wait_for
+from zhidu.times import UTC, as_utc
+
+SERVICES = ("directory", "dormitory", "penalties", "notifications")
+ROOMS = 25
+BEDS = 4
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+def run(config: dict, rate: float = 20.0, seconds: float = 15.0) -> dict:
+    procs = [ServiceProcess(name, config).start() for name in SERVICES]
+    try:
+        return _drive(config, rate, seconds)
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def _drive(config: dict, rate: float, seconds: float) -> dict:
+    residents = [f"R{i:03d}" for i in range(ROOMS * BEDS)]
+    with ClusterRpcProxy(config, timeout=60) as rpc:
+        for i, resident in enumerate(residents):
+            rpc.directory.upsert_employee({
+                "employee_id": resident, "name": f"住户{i}", "gender": "M",
+                "department": "property", "unit": "north", "manager_id": "M1"})
+        for room in range(ROOMS):
+            rpc.dormitory.add_room({"building": "A", "room_no": f"{100 + room}",
+                                    "capacity": BEDS, "gender": "M"})
+        for i, resident in enumerate(residents):
+            wait_for(lambda r=resident, n=i: _assign(rpc, r, n), timeout=60,
+                     message=f"{resident} known to the dormitory")
+
+    total = int(rate * seconds)
+    sent: dict[str, float] = {}
+    ops_before = _write_ops(config)
+    with EventTap(config["AMQP_URI"], ["penalties"]) as tap:
+        pool = eventlet.GreenPool(50)
+        with ClusterRpcProxy(config, timeout=60) as rpc:
+            started = time.time()
+            base = datetime(2026, 11, 12, 20, 0, tzinfo=UTC)
+
+            def inspect(n: int):
+                resident = residents[n % len(residents)]
+                room = (n % len(residents)) // BEDS
+                before = time.time()
+                reply = rpc.dormitory.record_inspection({
+                    "building": "A", "room_no": f"{100 + room}", "inspector_id": "INS",
+                    # One inspector, one room, one moment is one inspection.
+                    "at": (base + timedelta(seconds=n)).isoformat(),
+                    "findings": [{"code": "D16", "employee_ids": [resident]}],
+                    "actor": {"id": "INS", "role": "inspector"}})
+                for v in reply["violations"]:
+                    sent[v["violation_id"]] = before
+
+            for n in range(total):
+                # Steady offered load: the n-th call leaves at n / rate.
+                delay = started + n / rate - time.time()
+                if delay > 0:
+                    eventlet.sleep(delay)
+                pool.spawn(inspect, n)
+            pool.waitall()
+        offered_s = time.time() - started
+
+        inbox = service_db(config, "notifications").inbox
+        wait_for(lambda: inbox.count_documents({}) >= total, timeout=300,
+                 message="every chain reached an inbox")
+        issued = {e["id"]: e["data"]["incident_id"]
+                  for e in tap.of_type("penalties.penalty_issued")}
+    writes = _write_ops(config) - ops_before
+    latencies, finished = [], []
+    for item in inbox.find({}, {"event_id": 1, "created_at": 1}):
+        violation = issued.get(item["event_id"])
+        if violation in sent:
+            done = as_utc(item["created_at"]).timestamp()
+            latencies.append(done - sent[violation])
+            finished.append(done)
+    elapsed = max(finished) - started
+    return {
+        "chains": len(latencies),
+        "offered_per_s": round(total / offered_s, 1),
+        "completed_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(latencies)),
+        "p99_ms": round(1000 * _percentile(latencies, 0.99)),
+        # Every insert, update and delete the four services made, per chain:
+        # the chain's cost against the database's single-write ceiling.
+        "db_writes_per_chain": round(writes / total, 1),
+    }
+
+
+def _write_ops(config: dict) -> int:
+    from zhidu.mongo import connect
+
+    client = connect(config["MONGO_URI"])
+    try:
+        ops = client.admin.command("serverStatus")["opcounters"]
+        return ops["insert"] + ops["update"] + ops["delete"]
+    finally:
+        client.close()
+
+
+def _assign(rpc, resident: str, n: int) -> bool:
+    from nameko.exceptions import RemoteError
+
+    try:
+        rpc.dormitory.assign_bed({"employee_id": resident, "building": "A",
+                                  "room_no": f"{100 + n // BEDS}",
+                                  "at": "2026-11-01T09:00", "actor": {"id": "ADM",
+                                                                      "role": "dept_manager"}})
+        return True
+    except RemoteError as exc:
+        if exc.exc_type == "NotFound":
+            return False
+        raise
