@@ -1,0 +1,103 @@
+"""From one event to the documents that carry it: inbox items and deliveries.
+
+Pure: the service gathers the people, preferences and subscriptions, this
+module decides what to write, and the sender works only from what was
+written. Ids derive from the event id, so a redelivered event produces the
+same documents and the unique indexes absorb the repeat.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from zhidu.envelope import derived_id
+
+from .retry import DeliveryPolicy
+from .routing import Route
+from .templates import Catalogue, context
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Which outbound channels this deployment has configured."""
+
+    email: bool = False
+    sms: bool = False
+    chat: bool = False
+
+    def enabled(self) -> set[str]:
+        return {name for name in ("email", "sms", "chat") if getattr(self, name)}
+
+
+@dataclass
+class Fanout:
+    inbox: list[dict]
+    deliveries: list[dict]
+
+
+def person_ids_in(envelope: dict, recipients: list[str]) -> list[str]:
+    """Everyone whose name a notice may show: recipients and ``*_id`` fields."""
+    data = envelope.get("data") or {}
+    named = [v for k, v in data.items() if k.endswith("_id") and isinstance(v, str)]
+    return list(dict.fromkeys([*recipients, *named]))
+
+
+def fan_out(envelope: dict, route: Route | None, recipients: list[str], *,
+            people: dict[str, dict], preferences: dict[str, dict],
+            subscriptions: list[dict], catalogue: Catalogue, policy: DeliveryPolicy,
+            channels: Channels, default_locale: str, tz: ZoneInfo,
+            now: datetime) -> Fanout:
+    names = {pid: p.get("name") for pid, p in people.items() if p.get("name")}
+    inbox, deliveries = [], []
+    for recipient in (recipients if route is not None else []):
+        person = people.get(recipient) or {}
+        prefs = preferences.get(recipient) or {}
+        values = context(envelope, recipient, names, tz)
+        message = catalogue.render(route.template, values,
+                                   prefs.get("locale") or default_locale)
+        inbox.append({
+            "_id": derived_id(envelope["id"], "inbox", recipient),
+            "event_id": envelope["id"], "event_type": envelope["type"],
+            "recipient_id": recipient, "title": message.title, "body": message.body,
+            "locale": message.locale, "created_at": now, "read": False, "read_at": None,
+        })
+        for channel in _channels_for(person, prefs, route, policy, channels):
+            target = {"email": person.get("email"), "sms": person.get("phone"),
+                      "chat": person.get("phone")}[channel]
+            deliveries.append(_delivery(envelope, channel, now, recipient_id=recipient,
+                                        target=target, message={
+                                            "subject": message.title, "body": message.body}))
+    for sub in subscriptions:
+        deliveries.append(_delivery(envelope, "webhook", now, subscription_id=sub["_id"],
+                                    target=sub["url"], message={"body": webhook_body(envelope)}))
+    return Fanout(inbox=inbox, deliveries=deliveries)
+
+
+def _channels_for(person: dict, prefs: dict, route: Route, policy: DeliveryPolicy,
+                  channels: Channels) -> list[str]:
+    wanted = set(prefs.get("channels") or policy.default_channels) | set(route.urgent_channels)
+    wanted &= channels.enabled()
+    # A channel needs an address: no e-mail, no e-mail; no phone, no SMS.
+    if not person.get("email"):
+        wanted.discard("email")
+    if not person.get("phone"):
+        wanted.discard("sms")
+    return [c for c in ("email", "sms", "chat") if c in wanted]
+
+
+def _delivery(envelope: dict, channel: str, now: datetime, *, recipient_id=None,
+              subscription_id=None, target=None, message: dict) -> dict:
+    return {
+        "_id": derived_id(envelope["id"], channel, recipient_id or subscription_id),
+        "event_id": envelope["id"], "event_type": envelope["type"], "channel": channel,
+        "recipient_id": recipient_id, "subscription_id": subscription_id,
+        "target": target, "message": message, "state": "pending", "attempts": [],
+        "next_attempt_at": now, "created_at": now, "updated_at": now,
+    }
+
+
+def webhook_body(envelope: dict) -> str:
+    """The exact text POSTed (and signed) for every attempt of a delivery."""
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

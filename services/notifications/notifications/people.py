@@ -1,0 +1,39 @@
+"""The service's copy of the directory, as the routing table sees it."""
+from __future__ import annotations
+
+from .store import NotificationsStore
+
+
+class StoreDirectory:
+    """Looks people up in the store, once per id per event.
+
+    ``role:X`` means the directory's holders of role X plus the ids configured
+    for the group named X: the directory rarely records who the GM is, and
+    the company's HR contact may be a shared mailbox person nobody reports to.
+    """
+
+    def __init__(self, store: NotificationsStore, groups: dict[str, list[str]]):
+        self.store = store
+        self.groups = groups
+        self._people: dict[str, dict | None] = {}
+        self._roles: dict[tuple, list[str]] = {}
+
+    def person(self, employee_id: str) -> dict | None:
+        if employee_id not in self._people:
+            self._people[employee_id] = self.store.people([employee_id]).get(employee_id)
+        return self._people[employee_id]
+
+    def with_role(self, role: str, department: str | None = None) -> list[str]:
+        key = (role, department)
+        if key not in self._roles:
+            found = self.store.with_role(role, department)
+            if department is None:
+                found = list(dict.fromkeys([*found, *self.groups.get(role, [])]))
+            self._roles[key] = found
+        return self._roles[key]
+
+    def case_owner(self, number: str) -> str | None:
+        return self.store.case_owner(number)
+
+    def group(self, name: str) -> list[str]:
+        return list(self.groups.get(name, []))

@@ -1,0 +1,70 @@
+from marshmallow import ValidationError, fields, validate, validates_schema
+from zhidu.schemas import Payload, Time, actor_field
+
+from .routing import CHANNELS
+
+ID = validate.Length(min=1, max=64)
+LIMIT = validate.Range(min=1, max=1000)
+
+
+class InboxQuery(Payload):
+    recipient_id = fields.String(required=True, validate=ID)
+    unread_only = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=100, validate=LIMIT)
+
+
+class RecipientRef(Payload):
+    recipient_id = fields.String(required=True, validate=ID)
+
+
+class MarkRead(Payload):
+    id = fields.String(required=True, validate=ID)
+    actor = actor_field()
+
+
+class Preferences(Payload):
+    recipient_id = fields.String(required=True, validate=ID)
+    # The inbox is always on; listing it is allowed and changes nothing.
+    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)),
+                           load_default=None)
+    locale = fields.String(load_default=None, validate=validate.Length(min=2, max=16))
+    actor = actor_field()
+
+    @validates_schema
+    def _something_to_set(self, data, **kwargs):
+        if data.get("channels") is None and data.get("locale") is None:
+            raise ValidationError("give channels, locale or both", "_schema")
+
+
+class Subscribe(Payload):
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                              required=True, validate=validate.Length(min=1, max=100))
+    secret = fields.String(required=True, validate=validate.Length(min=16, max=256))
+    request_id = fields.String(load_default=None, validate=ID)
+    actor = actor_field()
+
+
+class SubscriptionRef(Payload):
+    subscription_id = fields.String(required=True, validate=ID)
+    actor = actor_field()
+
+
+class Subscriptions(Payload):
+    pass
+
+
+class DeliveriesQuery(Payload):
+    event_id = fields.String(load_default=None, validate=ID)
+    recipient_id = fields.String(load_default=None, validate=ID)
+    subscription_id = fields.String(load_default=None, validate=ID)
+    limit = fields.Integer(load_default=100, validate=LIMIT)
+
+
+class Sweep(Payload):
+    # Omitted → the real time; tests and replays pass the time they mean.
+    now = Time(load_default=None)
+
+
+# notifications emits no events of its own.
+EVENTS: dict = {}

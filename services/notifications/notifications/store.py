@@ -1,0 +1,194 @@
+"""The notifications database: people and case copies, preferences,
+subscriptions, the inbox and the delivery log. Every query sits next to the
+index that serves it."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from zhidu.mongo import Store
+
+PERSON_FIELDS = ("name", "email", "phone", "manager_id", "team_leader_id", "unit_head_id",
+                 "group_leader_id", "department", "unit", "role")
+
+
+class NotificationsStore(Store):
+    INDEXES = {
+        "people": [IndexModel([("role", ASCENDING), ("department", ASCENDING)])],
+        "subscriptions": [IndexModel([("event_types", ASCENDING), ("active", ASCENDING)]),
+                          IndexModel([("created_at", ASCENDING)])],
+        "inbox": [
+            # One item per (event, recipient), whatever redelivery does.
+            IndexModel([("event_id", ASCENDING), ("recipient_id", ASCENDING)], unique=True),
+            IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("recipient_id", ASCENDING), ("read", ASCENDING),
+                        ("created_at", DESCENDING)]),
+        ],
+        "deliveries": [
+            IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)]),
+            IndexModel([("event_id", ASCENDING), ("created_at", ASCENDING)]),
+            IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("subscription_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("created_at", DESCENDING)]),
+        ],
+    }
+
+    # -- the copies fed by other services' events ------------------------------
+    def upsert_person(self, employee_id: str, data: dict, as_of) -> bool:
+        """Keep the newest version; an older event arriving late changes nothing."""
+        doc = {field: data.get(field) for field in PERSON_FIELDS}
+        doc["as_of"] = as_of
+        return self._newer_wins("people", employee_id, doc, as_of)
+
+    def mark_departed(self, employee_id: str, at) -> None:
+        self.db.people.update_one({"_id": employee_id}, {"$set": {"departed_at": at}},
+                                  upsert=True)
+
+    def remember_case(self, number: str, owner_id: str | None, department: str | None,
+                      as_of) -> bool:
+        doc = {"owner_id": owner_id, "department": department, "as_of": as_of}
+        return self._newer_wins("cases", number, doc, as_of)
+
+    def _newer_wins(self, collection: str, key: str, doc: dict, as_of) -> bool:
+        try:
+            self.db[collection].update_one(
+                {"_id": key, "$or": [{"as_of": {"$lte": as_of}}, {"as_of": None}]},
+                {"$set": doc}, upsert=True)
+            return True
+        except DuplicateKeyError:  # a newer version is already there
+            return False
+
+    def people(self, ids) -> dict[str, dict]:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        return {doc["_id"]: doc for doc in self.db.people.find({"_id": {"$in": ids}})}
+
+    def with_role(self, role: str, department: str | None = None) -> list[str]:
+        query = {"role": role, "departed_at": None}
+        if department is not None:
+            query["department"] = department
+        return [doc["_id"] for doc in self.db.people.find(query, {"_id": 1}).sort("_id", 1)]
+
+    def case_owner(self, number: str) -> str | None:
+        doc = self.db.cases.find_one({"_id": number}, {"owner_id": 1})
+        return doc.get("owner_id") if doc else None
+
+    # -- preferences -------------------------------------------------------------
+    def preferences(self, ids) -> dict[str, dict]:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        return {doc["_id"]: doc for doc in self.db.preferences.find({"_id": {"$in": ids}})}
+
+    def set_preferences(self, recipient_id: str, changes: dict) -> dict:
+        return self.db.preferences.find_one_and_update(
+            {"_id": recipient_id}, {"$set": changes}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+
+    # -- subscriptions -----------------------------------------------------------
+    def add_subscription(self, url: str, event_types: list[str], secret: str, actor: dict,
+                         now) -> dict:
+        doc = {"_id": str(uuid.uuid4()), "url": url, "event_types": event_types,
+               "secret": secret, "active": True, "created_at": now, "created_by": actor,
+               "removed_at": None}
+        self.db.subscriptions.insert_one(doc)
+        return doc
+
+    def remove_subscription(self, subscription_id: str, actor: dict, now) -> dict | None:
+        return self.db.subscriptions.find_one_and_update(
+            {"_id": subscription_id, "active": True},
+            {"$set": {"active": False, "removed_at": now, "removed_by": actor}},
+            return_document=ReturnDocument.AFTER)
+
+    def subscriptions_for(self, patterns: list[str]) -> list[dict]:
+        """Active subscriptions naming any of ``patterns`` (the type and its wildcards)."""
+        found = self.db.subscriptions.find({"event_types": {"$in": patterns}, "active": True})
+        return sorted(found, key=lambda doc: doc["created_at"])
+
+    def list_subscriptions(self) -> list[dict]:
+        return list(self.db.subscriptions.find({}, {"secret": 0}).sort("created_at", 1))
+
+    def secrets(self, subscription_ids) -> dict[str, str]:
+        ids = [i for i in dict.fromkeys(subscription_ids) if i]
+        if not ids:
+            return {}
+        return {doc["_id"]: doc["secret"] for doc in self.db.subscriptions.find(
+            {"_id": {"$in": ids}, "active": True}, {"secret": 1})}
+
+    # -- inbox ---------------------------------------------------------------------
+    def add_inbox(self, items: list[dict]) -> None:
+        _insert_new(self.db.inbox, items)
+
+    def inbox(self, recipient_id: str, unread_only: bool, limit: int) -> list[dict]:
+        query = {"recipient_id": recipient_id}
+        if unread_only:
+            query["read"] = False
+        return list(self.db.inbox.find(query).sort("created_at", DESCENDING).limit(limit))
+
+    def mark_read(self, item_id: str, now) -> dict | None:
+        doc = self.db.inbox.find_one_and_update(
+            {"_id": item_id, "read": False}, {"$set": {"read": True, "read_at": now}},
+            return_document=ReturnDocument.AFTER)
+        return doc or self.db.inbox.find_one({"_id": item_id})
+
+    # -- deliveries ----------------------------------------------------------------
+    def add_deliveries(self, docs: list[dict]) -> None:
+        _insert_new(self.db.deliveries, docs)
+
+    def due_ids(self, now, limit: int) -> list[str]:
+        cursor = self.db.deliveries.find(
+            {"state": "pending", "next_attempt_at": {"$lte": now}}, {"_id": 1}
+        ).sort("next_attempt_at", ASCENDING).limit(limit)
+        return [doc["_id"] for doc in cursor]
+
+    def claim(self, delivery_id: str, now, lease_seconds: float) -> dict | None:
+        """Take a due delivery for one attempt; ``None`` if it is not due or
+        someone else holds it. The lease pushes ``next_attempt_at`` out, so
+        the delivery comes due again by itself if this sender dies."""
+        token = uuid.uuid4().hex
+        return self.db.deliveries.find_one_and_update(
+            {"_id": delivery_id, "state": "pending", "next_attempt_at": {"$lte": now}},
+            {"$set": {"next_attempt_at": now + timedelta(seconds=lease_seconds),
+                      "lease": token}},
+            return_document=ReturnDocument.AFTER)
+
+    def record_attempt(self, claimed: dict, attempt: dict, state: str, next_attempt_at,
+                       now) -> bool:
+        result = self.db.deliveries.update_one(
+            {"_id": claimed["_id"], "lease": claimed["lease"]},
+            {"$push": {"attempts": attempt},
+             "$set": {"state": state, "next_attempt_at": next_attempt_at,
+                      "updated_at": now, "lease": None}})
+        return result.modified_count == 1
+
+    def deliveries(self, event_id=None, recipient_id=None, subscription_id=None,
+                   limit: int = 100) -> list[dict]:
+        query, order = {}, ("created_at", DESCENDING)
+        if event_id:
+            query["event_id"] = event_id
+            order = ("created_at", ASCENDING)
+        if recipient_id:
+            query["recipient_id"] = recipient_id
+        if subscription_id:
+            query["subscription_id"] = subscription_id
+        return list(self.db.deliveries.find(query, {"lease": 0}).sort(*order).limit(limit))
+
+    def pending_count(self) -> int:
+        return self.db.deliveries.count_documents({"state": "pending"})
+
+
+def _insert_new(collection, docs: list[dict]) -> None:
+    """Insert, treating documents already there (a redelivered event) as done."""
+    if not docs:
+        return
+    try:
+        collection.insert_many(docs, ordered=False)
+    except DuplicateKeyError:
+        pass
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if not errors or any(err.get("code") != 11000 for err in errors):
+            raise

@@ -1,0 +1,366 @@
+"""The pure parts: routing, templates, signatures, back-off, fan-out, settling."""
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from notifications import fanout, routing, templates
+from notifications.channels import Outcome
+from notifications.dispatch import Courier
+from notifications.plugin import CONSUMES
+from notifications.retry import PolicyError, build_policy, load_policy
+from notifications.routing import RoutingError, build_routes, load_routes, parse
+from notifications.service import NotificationsService
+from notifications.signing import sign, verify
+from notifications.templates import TemplateError, build_locale, load_catalogue
+from zhidu.envelope import make_envelope
+
+UTC = timezone.utc
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+
+
+class FakeDirectory:
+    def __init__(self, people, groups=None, cases=None):
+        self.people = people
+        self.groups = groups or {}
+        self.cases = cases or {}
+
+    def person(self, employee_id):
+        return self.people.get(employee_id)
+
+    def with_role(self, role, department=None):
+        found = [pid for pid, p in sorted(self.people.items()) if p.get("role") == role
+                 and (department is None or p.get("department") == department)]
+        if department is None:
+            found += [g for g in self.groups.get(role, []) if g not in found]
+        return found
+
+    def case_owner(self, number):
+        return self.cases.get(number)
+
+    def group(self, name):
+        return list(self.groups.get(name, []))
+
+
+PEOPLE = {
+    "E1": {"name": "王丽", "manager_id": "M1", "team_leader_id": "T1", "department": "cs",
+           "role": "staff", "email": "li@example.com", "phone": "13800000001"},
+    "M1": {"name": "赵敏", "department": "cs", "role": "dept_manager", "email": "m1@example.com"},
+    "M2": {"name": "钱军", "department": "qa", "role": "dept_manager"},
+    "H1": {"name": "孙红", "department": "hr", "role": "hr"},
+    "D1": {"name": "周副总", "role": "deputy_gm"},
+}
+DIRECTORY = FakeDirectory(PEOPLE, groups={"hr": ["H9"], "centre_leaders": ["C1", "C2"],
+                                          "gm": ["G1"]}, cases={"2611-0001": "E1"})
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_routes()
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue()
+
+
+# -- routing ----------------------------------------------------------------------
+def test_shipped_routes_load_and_every_template_exists_in_every_locale(table, catalogue):
+    catalogue.require(table.templates())
+    assert set(catalogue.locales) == {"zh-CN", "en"}
+    for event_type in ("penalties.penalty_issued", "penalties.penalty_reversed",
+                       "penalties.threshold_reached", "complaints.major_reported",
+                       "complaints.reminder_issued", "complaints.escalated",
+                       "complaints.sla_warning", "complaints.sla_breached",
+                       "attendance.violation_recorded", "attendance.absence_recorded",
+                       "attendance.dismissal_review_required", "attendance.leave_decided",
+                       "attendance.leave_converted", "dormitory.violation_recorded"):
+        assert table.route(event_type) is not None, event_type
+
+
+def test_handlers_plugin_and_routes_agree(table):
+    handlers = {f"{ep.source_service}.{ep.event_type}"
+                for ep in _entrypoints(NotificationsService)}
+    assert handlers == set(CONSUMES)
+    assert set(table.routes) <= handlers
+
+
+def _entrypoints(cls):
+    from nameko.events import EventHandler
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    for attr in vars(cls).values():
+        for ep in getattr(attr, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if isinstance(ep, EventHandler):
+                yield ep
+
+
+def test_penalty_goes_to_the_entrys_employee_only(table):
+    data = {"entry_id": "P1", "employee_id": "M1", "share": "dept_manager"}
+    assert table.recipients("penalties.penalty_issued", data, DIRECTORY) == ["M1"]
+
+
+def test_threshold_reaches_person_manager_and_hr_from_directory_and_config(table):
+    data = {"employee_id": "E1", "kind": "admonishment", "year": 2026}
+    assert table.recipients("penalties.threshold_reached", data, DIRECTORY) == \
+        ["E1", "M1", "H1", "H9"]
+    assert table.recipients("attendance.dismissal_review_required", data, DIRECTORY) == \
+        ["E1", "M1", "H1", "H9"]
+
+
+def test_major_complaint_goes_to_department_manager_and_centre_leaders(table):
+    data = {"number": "2611-0001", "department": "cs"}
+    assert table.recipients("complaints.major_reported", data, DIRECTORY) == ["M1", "C1", "C2"]
+    assert table.route("complaints.major_reported").urgent_channels == ("sms", "chat")
+
+
+@pytest.mark.parametrize("to_role, expected", [
+    ("owner", ["E1"]),
+    ("dept_manager", ["M1", "E1"]),
+    ("deputy_gm", ["D1", "E1"]),
+    ("gm", ["G1", "E1"]),
+])
+def test_escalation_resolves_the_role_escalated_to(table, to_role, expected):
+    data = {"number": "2611-0001", "owner_id": "E1", "department": "cs", "level": 1,
+            "to_role": to_role}
+    assert table.recipients("complaints.escalated", data, DIRECTORY) == expected
+
+
+def test_sla_events_without_owner_fall_back_to_the_remembered_case(table):
+    assert table.recipients("complaints.sla_breached", {"number": "2611-0001"},
+                            DIRECTORY) == ["E1"]
+    assert table.recipients("complaints.sla_warning", {"number": "unknown"}, DIRECTORY) == []
+
+
+def test_nested_paths_lists_and_missing_data(table):
+    nested = build_routes({"routes": {"a.b": {
+        "template": "t", "recipients": ["data.employee_id", "data.detail.dept_manager_id"]}}})
+    data = {"employee_id": "C9", "detail": {"dept_manager_id": "M1"}}
+    assert nested.recipients("a.b", data, DIRECTORY) == ["C9", "M1"]
+    assert nested.recipients("a.b", {}, DIRECTORY) == []
+    assert table.recipients("no.such_event", data, DIRECTORY) == []
+
+
+def test_violations_reach_people_through_the_penalty_notice_only(table):
+    # One incident, one notice: the ledger's penalty notice names the rule.
+    data = {"employee_id": "C9", "detail": {"dept_manager_id": "M1"}}
+    assert table.recipients("attendance.violation_recorded", data, DIRECTORY) == []
+    assert table.recipients("dormitory.violation_recorded", data, DIRECTORY) == []
+    expr = parse("manager_of(data.ids)")
+    assert routing.evaluate(expr, {"ids": ["E1", "E1", None]}, DIRECTORY) == ["M1"]
+    assert routing.evaluate(parse("team_leader_of(data.x)"), {"x": "E1"}, DIRECTORY) == ["T1"]
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("boss_of(data.x)", "unknown function"),
+    ("manager_of(data.x, data.y)", "takes 1 argument"),
+    ("role_holders(data.x)", "takes 2 argument"),
+    ("manager_of(data.x", r"missing '\)'"),
+    ("manager_of()", r"unexpected '\)'"),
+    ("everyone", "neither"),
+    ("data.x )", r"unexpected '\)'"),
+    ("data.x!", "cannot read"),
+    ("", "non-empty"),
+])
+def test_bad_expressions_are_refused(text, complaint):
+    with pytest.raises(RoutingError, match=complaint):
+        parse(text, groups={"centre_leaders"})
+
+
+@pytest.mark.parametrize("raw, complaint", [
+    ({"routes": {"Penalties": {"template": "t", "recipients": ["data.x"]}}}, "source.event"),
+    ({"routes": {"a.b": {"template": "t", "recipients": "data.x"}}}, "must be a list"),
+    ({"routes": {"a.b": {"recipients": ["data.x"]}}}, "template is required"),
+    ({"routes": {"a.b": {"template": "t", "recipients": ["data.x"], "cc": 1}}}, "unknown keys"),
+    ({"routes": {"a.b": {"template": "t", "recipients": ["data.x"],
+                         "urgent_channels": ["fax"]}}}, "urgent_channels"),
+    ({"routes": {"a.b": {"template": "t", "recipients": ["leaders"]}}}, "neither"),
+    ({"groups": {"leaders": 3}, "routes": {}}, "groups"),
+    ({"routes": {}}, "no routes"),
+    ({"rutes": {}}, "unknown keys"),
+    ([], "expected a mapping"),
+])
+def test_bad_routing_tables_are_refused(raw, complaint):
+    with pytest.raises(RoutingError, match=complaint):
+        build_routes(raw)
+
+
+# -- templates ------------------------------------------------------------------------
+PENALTY = make_envelope("penalties", "penalty_issued", {
+    "entry_id": "P1", "employee_id": "E1", "share": "team_leader", "points": 3,
+    "amount_yuan": 30, "domain": "conduct", "code": "C07", "incident_id": "I1"}, at=T0)
+NAMES = {pid: p["name"] for pid, p in PEOPLE.items()}
+
+
+def test_penalty_notice_shows_code_points_yuan_and_share_in_chinese(catalogue):
+    values = templates.context(PENALTY, "E1", NAMES, SHANGHAI)
+    notice = catalogue.render("penalty_notice", values)
+    assert notice.locale == "zh-CN"
+    assert notice.title == "奖罚通知单：C07"
+    for text in ("王丽：", "C07", "3 分", "30 元", "班组长连带", "行为规范", "P1"):
+        assert text in notice.body
+
+
+def test_english_template_and_unknown_locale_falls_back(catalogue):
+    values = templates.context(PENALTY, "E1", NAMES, SHANGHAI)
+    notice = catalogue.render("penalty_notice", values, "en")
+    assert notice.title == "Penalty notice: C07"
+    assert "3 points, 30 yuan; share: team leader's share" in notice.body
+    assert catalogue.render("penalty_notice", values, "fr").locale == "zh-CN"
+
+
+def test_missing_keys_and_odd_values_render_placeholders_not_errors(catalogue):
+    bare = make_envelope("penalties", "penalty_issued", {"employee_id": "X1"}, at=T0)
+    notice = catalogue.render("penalty_notice", templates.context(bare, "X1", {}, SHANGHAI))
+    assert notice.title == "奖罚通知单：—"
+    assert "X1：" in notice.body  # an unknown person is named by id
+    loc = build_locale({"locale": "xx", "templates": {"t": {
+        "title": "{points:d} / {a.b} / {c[0]}", "body": "{share_label}"}}})
+    cat = templates.Catalogue({"xx": loc}, default="xx")
+    assert cat.render("t", {"points": "three"}).title == "three / — / —"
+    assert cat.render("t", {}).title == "— / — / —"
+    assert cat.render("t", {"points": "a\nBcc: x@evil"}).title == "a Bcc: x@evil / — / —"
+
+
+def test_context_names_people_labels_lists_and_local_times(catalogue):
+    env = make_envelope("complaints", "delay_investigation_opened", {
+        "number": "2611-0001", "owner_id": "E1", "clocks": ["plan", "report"],
+        "due": "2026-11-23T04:00:00+00:00"}, at=T0)
+    values = templates.context(env, "M1", NAMES, SHANGHAI)
+    assert values["owner_name"] == "王丽" and values["recipient_name"] == "赵敏"
+    assert values["due_local"] == "2026-11-23 12:00"
+    assert values["time_local"] == "2026-11-23 12:00"
+    body = catalogue.render("delay_investigation", values).body
+    assert "plan、report" in body
+    escalated = dict(values, to_role="deputy_gm", clock="resolve")
+    assert "升级至副总经理" in catalogue.render("complaint_escalated", escalated).title
+
+
+@pytest.mark.parametrize("raw, complaint", [
+    ({"locale": "xx", "templates": {"t": {"title": "{", "body": ""}}}, "t.title"),
+    ({"locale": "xx", "templates": {"t": {"title": "{0}", "body": ""}}}, "named"),
+    ({"locale": "xx", "templates": {"t": {"title": "x"}}}, "title and a body"),
+    ({"locale": "xx", "templates": {}}, "templates are required"),
+    ({"templates": {"t": {"title": "", "body": ""}}}, "locale is required"),
+    ({"locale": "xx", "extra": 1, "templates": {"t": {"title": "", "body": ""}}},
+     "unknown keys"),
+])
+def test_bad_template_files_are_refused(raw, complaint):
+    with pytest.raises(TemplateError, match=complaint):
+        build_locale(raw)
+
+
+def test_a_route_naming_a_missing_template_is_refused(catalogue):
+    with pytest.raises(TemplateError, match="en: nope"):
+        catalogue.require({"nope"})
+
+
+# -- signatures ---------------------------------------------------------------------------
+def test_signature_is_hex_hmac_sha256_of_the_raw_body():
+    body = b"The quick brown fox jumps over the lazy dog"
+    expected = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    assert sign("key", body) == expected
+    assert verify("key", body, expected)
+    assert not verify("key", body + b" ", expected)
+    assert not verify("other", body, expected)
+    assert not verify("key", body, None)
+
+
+# -- back-off -----------------------------------------------------------------------------
+def test_shipped_back_off_schedule_then_give_up():
+    policy = load_policy()
+    assert policy.retry_after_seconds == (10, 60, 300, 1800)
+    assert policy.max_attempts == 5
+    steps = [policy.next_attempt_at(n, T0) for n in range(1, 6)]
+    assert steps[:4] == [T0 + timedelta(seconds=s) for s in (10, 60, 300, 1800)]
+    assert steps[4] is None
+    with pytest.raises(ValueError):
+        policy.next_attempt_at(0, T0)
+
+
+@pytest.mark.parametrize("raw, complaint", [
+    ({"retry_after_seconds": [10, -1]}, "positive numbers"),
+    ({"retry_after_seconds": "10,60"}, "positive numbers"),
+    ({"retry_after_seconds": [10], "backoff": 2}, "unknown keys"),
+    ({"retry_after_seconds": [10], "timeouts": {"smtp": 3}}, "timeouts"),
+    ({"retry_after_seconds": [10], "default_channels": ["fax"]}, "default_channels"),
+    ({"retry_after_seconds": [10], "lease_seconds": 5}, "twice the longest"),
+    ({"retry_after_seconds": [10], "sweep": {"batch": 0}}, "positive"),
+])
+def test_bad_policies_are_refused(raw, complaint):
+    with pytest.raises(PolicyError, match=complaint):
+        build_policy(raw)
+
+
+# -- fan-out ------------------------------------------------------------------------------
+def _fan_out(envelope, recipients, table, catalogue, *, preferences=None, subscriptions=(),
+             channels=fanout.Channels(email=True)):
+    return fanout.fan_out(
+        envelope, table.route(envelope["type"]), recipients, people=PEOPLE,
+        preferences=preferences or {}, subscriptions=list(subscriptions), catalogue=catalogue,
+        policy=load_policy(), channels=channels, default_locale="zh-CN", tz=SHANGHAI, now=T0)
+
+
+def test_fan_out_writes_an_inbox_item_each_and_mail_where_there_is_an_address(
+        table, catalogue):
+    out = _fan_out(PENALTY, ["E1", "M2"], table, catalogue)
+    assert [i["recipient_id"] for i in out.inbox] == ["E1", "M2"]
+    # M2 has no e-mail address: inbox only.
+    assert [(d["channel"], d["target"]) for d in out.deliveries] == [("email", "li@example.com")]
+    assert out.deliveries[0]["state"] == "pending" and out.deliveries[0]["next_attempt_at"] == T0
+    again = _fan_out(PENALTY, ["E1", "M2"], table, catalogue)
+    assert [i["_id"] for i in again.inbox] == [i["_id"] for i in out.inbox]
+    assert [d["_id"] for d in again.deliveries] == [d["_id"] for d in out.deliveries]
+
+
+def test_fan_out_honours_preferences_urgent_channels_and_configuration(table, catalogue):
+    prefs = {"E1": {"channels": ["inbox"], "locale": "en"}}
+    out = _fan_out(PENALTY, ["E1"], table, catalogue, preferences=prefs)
+    assert out.deliveries == [] and out.inbox[0]["locale"] == "en"
+    major = make_envelope("complaints", "major_reported", {"number": "N1"}, at=T0)
+    everything = fanout.Channels(email=True, sms=True, chat=True)
+    out = _fan_out(major, ["E1", "M1"], table, catalogue, preferences=prefs,
+                   channels=everything)
+    assert [(d["recipient_id"], d["channel"]) for d in out.deliveries] == [
+        ("E1", "sms"), ("E1", "chat"), ("M1", "email"), ("M1", "chat")]
+    out = _fan_out(major, ["E1"], table, catalogue, channels=fanout.Channels())
+    assert out.deliveries == [] and len(out.inbox) == 1
+
+
+def test_fan_out_posts_the_envelope_to_each_subscriber(table, catalogue):
+    subs = [{"_id": "S1", "url": "http://hook.example/a"}]
+    out = _fan_out(PENALTY, [], table, catalogue, subscriptions=subs)
+    [hook] = out.deliveries
+    assert hook["channel"] == "webhook" and hook["subscription_id"] == "S1"
+    import json
+
+    assert json.loads(hook["message"]["body"]) == PENALTY
+
+
+# -- settling an attempt --------------------------------------------------------------------
+class FakeStore:
+    def __init__(self):
+        self.recorded = []
+
+    def record_attempt(self, claimed, attempt, state, next_at, now):
+        self.recorded.append((attempt, state, next_at))
+        return True
+
+
+@pytest.mark.parametrize("made_before, outcome, state, wait", [
+    (0, Outcome(True, status=200), "delivered", None),
+    (0, Outcome(False, status=500, error="HTTP 500"), "pending", 10),
+    (3, Outcome(False, status=500, error="HTTP 500"), "pending", 1800),
+    (4, Outcome(False, status=500, error="HTTP 500"), "failed", None),
+    (0, Outcome(False, error="gone", final=True), "failed", None),
+])
+def test_settle_follows_the_schedule(made_before, outcome, state, wait):
+    store, seen = FakeStore(), []
+    courier = Courier(store, None, load_policy(), lambda c, s: seen.append((c, s)))
+    claimed = {"_id": "D1", "channel": "webhook", "lease": "x",
+               "attempts": [{"ok": False}] * made_before}
+    assert courier.settle(claimed, outcome, T0) == state
+    [(attempt, recorded_state, next_at)] = store.recorded
+    assert recorded_state == state and attempt["at"] == T0 and attempt["ok"] is outcome.ok
+    assert next_at == (T0 + timedelta(seconds=wait) if wait else None)
+    assert seen == [("webhook", state)]

@@ -1,0 +1,507 @@
+"""The service against real parts: RabbitMQ, the MongoDB-wire server, an SMTP
+server (aiosmtpd, in a thread) and an HTTP receiver (http.server, in a thread).
+
+Events are published the way their producers will: an envelope onto
+``<source>.events`` with the event type as routing key. People come from the
+real directory service, so its event shape is the one consumed here.
+"""
+import email
+import email.policy
+import json
+import re
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from directory.service import DirectoryService
+from nameko.exceptions import RemoteError
+from nameko.standalone.events import event_dispatcher
+from notifications.service import NotificationsService
+from notifications.signing import verify
+from zhidu.envelope import make_envelope
+from zhidu.testing import free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+SECRET = "a-long-shared-webhook-secret"
+PEOPLE = [
+    {"employee_id": "E1", "name": "王丽", "gender": "F", "department": "cs", "unit": "centre",
+     "manager_id": "M1", "email": "li@example.com", "phone": "13800000001"},
+    {"employee_id": "E2", "name": "李强", "gender": "M", "department": "cs", "unit": "centre",
+     "manager_id": "M1", "email": "qiang@example.com"},
+    {"employee_id": "M1", "name": "赵敏", "gender": "F", "department": "cs", "unit": "centre",
+     "role": "dept_manager", "email": "min@example.com", "phone": "13800000002"},
+    {"employee_id": "H1", "name": "孙红", "gender": "F", "department": "hr", "unit": "office",
+     "role": "hr", "email": "hong@example.com"},
+]
+
+
+# -- the outside world ------------------------------------------------------------------
+class MailSink:
+    """aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+    def to(self, address):
+        return [m for rcpts, m in self.messages if address in rcpts]
+
+
+class MailServer:
+    def __init__(self, port):
+        self.port = port
+        self.sink = MailSink()
+        self.controller = None
+
+    def start(self):
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+class Receiver:
+    """An HTTP endpoint recording each POST; answers per path from a script."""
+
+    def __init__(self):
+        self.received = []
+        self.script = {}  # path → statuses to answer in turn; the last one repeats
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.received.append({"path": self.path, "headers": dict(self.headers),
+                                          "body": body})
+                statuses = receiver.script.get(self.path, [200])
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def at(self, path):
+        return [r for r in self.received if r["path"] == path]
+
+
+@pytest.fixture
+def mail():
+    server = MailServer(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver():
+    rec = Receiver()
+    rec.thread.start()
+    yield rec
+    rec.server.shutdown()
+    rec.server.server_close()
+
+
+@pytest.fixture
+def suite(start_service, rpc, mail, receiver):
+    """Directory and notifications running, the directory's people copied over."""
+    start_service(DirectoryService)
+    container = start_service(
+        NotificationsService, ZHIDU_SMTP_HOST="127.0.0.1", ZHIDU_SMTP_PORT=str(mail.port),
+        ZHIDU_SMTP_FROM="zhidu@example.com", ZHIDU_HR_IDS="H9", ZHIDU_CENTRE_LEADERS="C1",
+        ZHIDU_DEPUTY_GM_IDS="D1", ZHIDU_SMS_WEBHOOK_URL=f"{receiver.url}/sms")
+    for person in PEOPLE:
+        rpc.directory.upsert_employee(person)
+    wait_for(lambda: handled(container, "on_employee_upserted") >= len(PEOPLE),
+             message="people copied from the directory")
+    return container
+
+
+def metric(container, name, **labels) -> float:
+    text = requests.get(f"{container.web_url}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def handled(container, entrypoint) -> float:
+    return metric(container, "zhidu_entrypoint_calls_total", entrypoint=entrypoint,
+                  outcome="ok")
+
+
+def publish(config, source, event_type, data=None, envelope=None) -> dict:
+    envelope = envelope or make_envelope(source, event_type, data)
+    event_dispatcher(config)(source, event_type, envelope)
+    return envelope
+
+
+def penalty(employee_id, share, entry_id, **extra) -> dict:
+    return {"entry_id": entry_id, "employee_id": employee_id, "share": share, "points": 3,
+            "amount_yuan": 30, "domain": "conduct", "code": "C07", "incident_id": "INC-1",
+            **extra}
+
+
+def inbox(rpc, recipient, count=1, **query):
+    return wait_for(lambda: len(items := rpc.notifications.inbox(
+        {"recipient_id": recipient, **query})) >= count and items,
+        message=f"{count} inbox item(s) for {recipient}")
+
+
+def at(text) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# -- tests ---------------------------------------------------------------------------------
+def test_penalty_notice_reaches_inbox_mail_and_a_signed_webhook(
+        suite, rpc, zhidu_config, mail, receiver):
+    mail.start()
+    sub = rpc.notifications.subscribe({"url": f"{receiver.url}/hooks/ok", "secret": SECRET,
+                                       "event_types": ["penalties.penalty_issued"]})
+    # One conduct case: the person's share and the manager's share are two entries.
+    own = publish(zhidu_config, "penalties", "penalty_issued", penalty("E1", "individual", "P1"))
+    boss = publish(zhidu_config, "penalties", "penalty_issued",
+                   penalty("M1", "dept_manager", "P2", points=1, amount_yuan=10))
+
+    [item] = inbox(rpc, "E1")
+    assert item["event_id"] == own["id"] and item["event_type"] == "penalties.penalty_issued"
+    assert item["title"] == "奖罚通知单：C07" and item["read"] is False
+    assert "3 分" in item["body"] and "30 元" in item["body"] and "本人" in item["body"]
+    [other] = inbox(rpc, "M1")
+    assert "1 分" in other["body"] and "部门经理连带" in other["body"]
+
+    wait_for(lambda: len(mail.sink.messages) == 2, message="two mails")
+    [letter] = mail.sink.to("li@example.com")
+    assert letter["Subject"] == "奖罚通知单：C07" and letter["From"] == "zhidu@example.com"
+    assert letter["X-Zhidu-Event-Id"] == own["id"]
+    email_log = [d for d in rpc.notifications.deliveries({"event_id": own["id"]})
+                 if d["channel"] == "email"]
+    assert letter["Message-ID"] == f"<{email_log[0]['id']}@zhidu>"
+    assert "30 元" in letter.get_content()
+
+    hooks = wait_for(lambda: len(receiver.at("/hooks/ok")) == 2 and receiver.at("/hooks/ok"))
+    for hook in hooks:
+        assert verify(SECRET, hook["body"], hook["headers"]["X-Zhidu-Signature"])
+        assert hook["headers"]["X-Zhidu-Signature"].startswith("sha256=")
+        assert hook["headers"]["X-Zhidu-Event-Type"] == "penalties.penalty_issued"
+    by_id = {h["headers"]["X-Zhidu-Event-Id"]: json.loads(h["body"]) for h in hooks}
+    assert by_id == {own["id"]: own, boss["id"]: boss}
+
+    log = wait_for(lambda: (log := rpc.notifications.deliveries({"event_id": own["id"]}))
+                   and all(d["state"] == "delivered" for d in log) and log)
+    assert sorted(d["channel"] for d in log) == ["email", "webhook"]
+    for delivery in log:
+        [attempt] = delivery["attempts"]
+        assert attempt["ok"] is True and attempt["status"] in (200, 250)
+        assert delivery["next_attempt_at"] is None
+    assert {d["subscription_id"] for d in log} == {None, sub["subscription_id"]}
+    assert [d["target"] for d in rpc.notifications.deliveries({"recipient_id": "E1"})] == \
+        ["li@example.com"]
+
+    read = rpc.notifications.mark_read({"id": item["id"]})
+    assert read["read"] is True
+    assert rpc.notifications.mark_read({"id": item["id"]})["read"] is True
+    assert rpc.notifications.inbox({"recipient_id": "E1", "unread_only": True}) == []
+
+
+def test_a_redelivered_event_gives_no_second_notice(suite, rpc, zhidu_config, mail):
+    mail.start()
+    event = publish(zhidu_config, "penalties", "penalty_issued", penalty("E2", "individual", "P7"))
+    inbox(rpc, "E2")
+    wait_for(lambda: handled(suite, "on_penalty_issued") == 1)
+    publish(zhidu_config, "penalties", "penalty_issued", envelope=event)
+    wait_for(lambda: metric(suite, "zhidu_events_duplicate_total",
+                            handler="on_penalty_issued") == 1, message="duplicate skipped")
+    # A burst of copies may race past the handler's check: the unique index holds.
+    for _ in range(3):
+        publish(zhidu_config, "penalties", "penalty_issued", envelope=event)
+    wait_for(lambda: handled(suite, "on_penalty_issued") == 5, message="all copies handled")
+    wait_for(lambda: mail.sink.messages, message="the mail")
+    assert len(rpc.notifications.inbox({"recipient_id": "E2"})) == 1
+    [delivery] = rpc.notifications.deliveries({"event_id": event["id"]})
+    assert delivery["state"] == "delivered" and len(delivery["attempts"]) == 1
+    assert len(mail.sink.messages) == 1
+
+
+def test_failures_are_retried_on_the_back_off_schedule_and_logged(
+        suite, rpc, zhidu_config, mail, receiver):
+    # The mail server is down and one webhook answers 500 for good, another once.
+    receiver.script = {"/hooks/down": [500], "/hooks/flaky": [500, 200]}
+    for path in ("/hooks/down", "/hooks/flaky"):
+        rpc.notifications.subscribe({"url": receiver.url + path, "secret": SECRET,
+                                     "event_types": ["penalties.*"]})
+    event = publish(zhidu_config, "penalties", "penalty_issued", penalty("E1", "individual", "P3"))
+
+    def log():
+        return {d["target"].replace(receiver.url, ""): d
+                for d in rpc.notifications.deliveries({"event_id": event["id"]})}
+    first = wait_for(lambda: len(entries := log()) == 3 and all(
+        len(d["attempts"]) == 1 for d in entries.values()) and entries, message="first tries")
+    for delivery in first.values():
+        [attempt] = delivery["attempts"]
+        assert delivery["state"] == "pending" and attempt["ok"] is False
+        assert at(delivery["next_attempt_at"]) == at(attempt["at"]) + timedelta(seconds=10)
+    assert first["/hooks/down"]["attempts"][0]["status"] == 500
+    assert "Connection" in first["li@example.com"]["attempts"][0]["error"]
+
+    due = max(at(d["next_attempt_at"]) for d in first.values())
+    early = min(at(d["next_attempt_at"]) for d in first.values()) - timedelta(seconds=1)
+    assert rpc.notifications.sweep({"now": early.isoformat()})["attempted"] == 0
+    mail.start()
+    counts = rpc.notifications.sweep({"now": due.isoformat()})
+    assert counts == {"attempted": 3, "delivered": 2, "retrying": 1, "failed": 0}
+    assert len(mail.sink.to("li@example.com")) == 1
+    assert log()["/hooks/flaky"]["state"] == "delivered"
+
+    now = due
+    for wait, state in ((60, "pending"), (300, "pending"), (1800, "failed")):
+        # One second early nothing happens; on time the next attempt is made.
+        early = now + timedelta(seconds=wait - 1)
+        assert rpc.notifications.sweep({"now": early.isoformat()})["attempted"] == 0
+        now += timedelta(seconds=wait)
+        rpc.notifications.sweep({"now": now.isoformat()})
+        assert log()["/hooks/down"]["state"] == state
+    down = log()["/hooks/down"]
+    assert len(down["attempts"]) == 5 and down["next_attempt_at"] is None
+    assert all(a["ok"] is False and a["status"] == 500 for a in down["attempts"])
+    gaps = [(at(b["at"]) - at(a["at"])).total_seconds()
+            for a, b in zip(down["attempts"][1:], down["attempts"][2:], strict=False)]
+    assert gaps == [60, 300, 1800]
+    later = (now + timedelta(days=1)).isoformat()
+    assert rpc.notifications.sweep({"now": later})["attempted"] == 0
+    # Every attempt carried the same signed body.
+    posts = receiver.at("/hooks/down")
+    assert len(posts) == 5 and len({p["body"] for p in posts}) == 1
+    assert all(verify(SECRET, p["body"], p["headers"]["X-Zhidu-Signature"]) for p in posts)
+
+
+def test_unsubscribing_stops_deliveries_and_retries(suite, rpc, zhidu_config, receiver):
+    receiver.script = {"/hooks/down": [500]}
+    sub = rpc.notifications.subscribe({"url": f"{receiver.url}/hooks/down", "secret": SECRET,
+                                       "event_types": ["dormitory.violation_recorded"],
+                                       "request_id": "sub-1"})
+    again = rpc.notifications.subscribe({"url": f"{receiver.url}/hooks/down", "secret": SECRET,
+                                         "event_types": ["dormitory.violation_recorded"],
+                                         "request_id": "sub-1"})
+    assert again == sub
+    event = publish(zhidu_config, "dormitory", "violation_recorded", {
+        "violation_id": "V1", "incident_id": "I1", "employee_id": "E2", "code": "D16",
+        "points": 3, "at": "2026-11-23T04:00:00+00:00", "building": "A", "room_no": "101"})
+    [hook] = wait_for(lambda: (d := [x for x in rpc.notifications.deliveries(
+        {"event_id": event["id"]}) if x["channel"] == "webhook" and x["attempts"]]) and d)
+    assert rpc.notifications.unsubscribe(sub) == {**sub, "active": False}
+    [listed] = rpc.notifications.subscriptions({})
+    assert listed["active"] is False and "secret" not in listed
+    rpc.notifications.sweep({"now": hook["next_attempt_at"]})
+    [hook] = rpc.notifications.deliveries({"subscription_id": sub["subscription_id"]})
+    assert hook["state"] == "failed" and len(hook["attempts"]) == 2
+    assert hook["attempts"][-1]["error"] == "subscription no longer exists"
+    # The violation itself reached the subscriber only: the resident hears of
+    # it through the penalty notice, which the ledger sends.
+    assert rpc.notifications.inbox({"recipient_id": "E2"}) == []
+    second = publish(zhidu_config, "penalties", "penalty_issued", penalty("E2", "individual",
+                                                                       "P9", code="D10"))
+    [item] = inbox(rpc, "E2")
+    assert item["title"] == "奖罚通知单：D10"
+    assert [d["channel"] for d in rpc.notifications.deliveries({"event_id": second["id"]})] == \
+        ["email"]
+
+
+def test_threshold_goes_to_person_manager_and_hr_each_in_their_language(
+        suite, rpc, zhidu_config, mail):
+    mail.start()
+    prefs = rpc.notifications.set_preferences({"recipient_id": "M1", "channels": ["inbox"],
+                                               "locale": "en"})
+    assert prefs == {"recipient_id": "M1", "channels": ["inbox"], "locale": "en"}
+    assert rpc.notifications.get_preferences({"recipient_id": "E1"}) == {
+        "recipient_id": "E1", "channels": ["inbox", "email"], "locale": "zh-CN"}
+    publish(zhidu_config, "penalties", "threshold_reached",
+            {"employee_id": "E1", "kind": "admonishment", "year": 2026})
+    [own] = inbox(rpc, "E1")
+    assert own["title"] == "奖惩提示：诫勉谈话" and "王丽（E1）2026 年" in own["body"]
+    [boss] = inbox(rpc, "M1")
+    assert boss["title"] == "Threshold reached: admonishment talk"
+    assert boss["body"].startswith("Dear 赵敏,")
+    inbox(rpc, "H1")  # HR by directory role
+    inbox(rpc, "H9")  # HR by configuration, not in the directory: inbox only
+    wait_for(lambda: len(mail.sink.messages) == 2, message="mail to E1 and H1")
+    assert {r for rcpts, _ in mail.sink.messages for r in rcpts} == \
+        {"li@example.com", "hong@example.com"}
+
+
+def test_complaint_alerts_reminders_and_escalations(suite, rpc, zhidu_config, receiver):
+    publish(zhidu_config, "complaints", "major_reported", {
+        "number": "2611-0002", "department": "cs", "subject": "电梯困人",
+        "major_reason": "elevator_entrapment"})
+    [alert] = inbox(rpc, "M1")
+    assert alert["title"] == "重大投诉 2611-0002：请立即处理" and "电梯困人" in alert["body"]
+    inbox(rpc, "C1")  # centre leader, configured
+    [sms] = wait_for(lambda: receiver.at("/sms"), message="urgent SMS")
+    text = json.loads(sms["body"])
+    assert text["to"] == "13800000002" and "2611-0002" in text["text"]
+
+    publish(zhidu_config, "complaints", "assigned",
+            {"number": "2611-0003", "department": "cs", "owner_id": "E2"})
+    assert inbox(rpc, "E2")[0]["title"] == "投诉 2611-0003 已分派给您"
+    # sla_breached names only the case: the owner comes from what was assigned.
+    publish(zhidu_config, "complaints", "sla_breached",
+            {"number": "2611-0003", "clock": "plan", "round": 1,
+             "due": "2026-11-24T08:30:00+00:00"})
+    breached = inbox(rpc, "E2", 2)[0]
+    assert breached["title"] == "已超时：投诉 2611-0003"
+    assert "与客户商定处理方案" in breached["body"] and "2026-11-24 16:30" in breached["body"]
+    publish(zhidu_config, "complaints", "escalated", {
+        "number": "2611-0003", "clock": "plan", "round": 1, "due": "2026-11-24T08:30:00+00:00",
+        "owner_id": "E2", "department": "cs", "level": 2, "to_role": "deputy_gm"})
+    [escalated] = inbox(rpc, "D1")
+    assert escalated["title"] == "催办单（升级至副总经理）：投诉 2611-0003"
+    assert "承办人：李强" in escalated["body"]
+    inbox(rpc, "E2", 3)
+    publish(zhidu_config, "complaints", "escalated", {
+        "number": "2611-0003", "clock": "plan", "owner_id": "E2", "department": "cs",
+        "level": 1, "to_role": "dept_manager"})
+    inbox(rpc, "M1", 2)
+
+
+def test_the_directory_copy_keeps_the_newest_version_and_drops_departed_managers(
+        suite, rpc, zhidu_config):
+    newer = {"employee_id": "X1", "name": "新名", "department": "qa", "unit": "u",
+             "role": "dept_manager"}
+    publish(zhidu_config, "directory", "employee_upserted", envelope=make_envelope(
+        "directory", "employee_upserted", newer, at=datetime.fromisoformat(
+            "2026-11-20T00:00:00+00:00")))
+    publish(zhidu_config, "directory", "employee_upserted", envelope=make_envelope(
+        "directory", "employee_upserted", dict(newer, name="旧名"),
+        at=datetime.fromisoformat("2026-11-19T00:00:00+00:00")))
+    wait_for(lambda: handled(suite, "on_employee_upserted") == len(PEOPLE) + 2)
+    publish(zhidu_config, "complaints", "major_reported", {"number": "N1", "department": "qa"})
+    [item] = inbox(rpc, "X1")
+    assert item["body"].startswith("新名：")
+    publish(zhidu_config, "directory", "employee_departed",
+            {"employee_id": "X1", "at": "2026-11-21T00:00:00+00:00"})
+    wait_for(lambda: handled(suite, "on_employee_departed") == 1)
+    publish(zhidu_config, "complaints", "major_reported", {"number": "N2", "department": "qa"})
+    inbox(rpc, "C1", 2)
+    assert len(rpc.notifications.inbox({"recipient_id": "X1"})) == 1
+
+
+def _refused(rpc_method, payload, exc_type="ValidationError"):
+    with pytest.raises(RemoteError) as err:
+        rpc_method(payload)
+    assert err.value.exc_type == exc_type, err.value
+    return err.value.value
+
+
+def test_bad_input_on_every_operation(suite, rpc, receiver):
+    n = rpc.notifications
+    assert "recipient_id" in _refused(n.inbox, {})
+    assert "limit" in _refused(n.inbox, {"recipient_id": "E1", "limit": 0})
+    assert "colour" in _refused(n.inbox, {"recipient_id": "E1", "colour": "red"})
+    assert "id" in _refused(n.mark_read, {})
+    _refused(n.mark_read, {"id": "nope"}, "NotFound")
+    assert "recipient_id" in _refused(n.get_preferences, {})
+    assert "channels" in _refused(n.set_preferences, {"recipient_id": "E1",
+                                                      "channels": ["fax"]})
+    assert "locale" in _refused(n.set_preferences, {"recipient_id": "E1", "locale": "fr"})
+    assert "_schema" in _refused(n.set_preferences, {"recipient_id": "E1"})
+    good = {"url": f"{receiver.url}/x", "secret": SECRET,
+            "event_types": ["penalties.penalty_issued"]}
+    assert "url" in _refused(n.subscribe, dict(good, url="ftp://example.com/x"))
+    assert "secret" in _refused(n.subscribe, dict(good, secret="short"))
+    assert "event_types" in _refused(n.subscribe, dict(good, event_types=[]))
+    assert "complaints.received" in _refused(n.subscribe, dict(
+        good, event_types=["complaints.received"]))
+    assert "nosuch.*" in _refused(n.subscribe, dict(good, event_types=["nosuch.*"]))
+    assert "subscription_id" in _refused(n.unsubscribe, {})
+    _refused(n.unsubscribe, {"subscription_id": "nope"}, "NotFound")
+    assert "limit" in _refused(n.deliveries, {"limit": 5000})
+    assert "now" in _refused(n.sweep, {"now": "yesterday"})
+    _refused(n.sweep, "not a dict")
+    # Nothing was half-written.
+    assert n.subscriptions({}) == []
+    assert n.get_preferences({"recipient_id": "E1"})["locale"] == "zh-CN"
+
+
+def test_rest_api(suite, receiver, zhidu_config, rpc):
+    base = f"{suite.web_url}/api/v1/notifications"
+    made = requests.post(f"{base}/subscriptions", timeout=10, json={
+        "url": f"{receiver.url}/r", "secret": SECRET, "event_types": ["*"]})
+    assert made.status_code == 201 and "subscription_id" in made.json()
+    assert requests.post(f"{base}/subscriptions", json={"url": "x"},
+                         timeout=10).status_code == 400
+    put = requests.put(f"{base}/preferences/E1", json={"locale": "en"}, timeout=10)
+    assert put.status_code == 200 and put.json()["locale"] == "en"
+    publish(zhidu_config, "attendance", "absence_recorded",
+            {"employee_id": "E1", "date": "2026-11-20", "reason": "no_clock_in"})
+    inbox(rpc, "E1")
+    items = requests.get(f"{base}/inbox/E1?unread_only=true", timeout=10).json()
+    assert [i["title"] for i in items] == ["Absence recorded: 2026-11-20"]
+    read = requests.post(f"{base}/inbox/items/{items[0]['id']}/read", timeout=10)
+    assert read.status_code == 200 and read.json()["read"] is True
+    assert requests.post(f"{base}/inbox/items/nope/read", timeout=10).status_code == 404
+    log = requests.get(f"{base}/deliveries", params={"event_id": items[0]["event_id"]},
+                       timeout=10)
+    assert log.status_code == 200 and {d["channel"] for d in log.json()} >= {"webhook"}
+    swept = requests.post(f"{base}/sweep", json={}, timeout=10)
+    assert swept.status_code == 200 and set(swept.json()) == {
+        "attempted", "delivered", "retrying", "failed"}
+    gone = requests.delete(f"{base}/subscriptions/{made.json()['subscription_id']}", timeout=10)
+    assert gone.status_code == 200
+    assert requests.delete(f"{base}/subscriptions/nope", timeout=10).status_code == 404
+    doc = requests.get(f"{suite.web_url}/openapi.json", timeout=10).json()
+    assert "/api/v1/notifications/inbox/{recipient_id}" in doc["paths"]
+    health = requests.get(f"{suite.web_url}/health", timeout=10).json()
+    assert health["service"] == "notifications" and health["status"] == "ok"
+    assert "zhidu_notifications_inbox_items_total" in requests.get(
+        f"{suite.web_url}/metrics", timeout=10).text
+
+
+@pytest.mark.parametrize("routes, complaint", [
+    ("routes:\n  penalties.penalty_issued:\n    template: penalty_notice\n"
+     "    recipients: [boss_of(data.employee_id)]\n", "unknown function"),
+    ("routes:\n  complaints.received:\n    template: penalty_notice\n"
+     "    recipients: [data.owner_id]\n", "no handler"),
+    ("routes:\n  penalties.penalty_issued:\n    template: no_such_template\n"
+     "    recipients: [data.employee_id]\n", "missing templates"),
+])
+def test_a_broken_routing_table_stops_the_service(start_service, tmp_path, routes, complaint):
+    path = tmp_path / "routes.yaml"
+    path.write_text(routes, encoding="utf-8")
+    with pytest.raises(Exception, match=re.escape(complaint)):
+        start_service(NotificationsService, ZHIDU_NOTIFY_ROUTES=str(path))
+
+
+def test_the_timer_retries_on_a_deployment_policy(start_service, rpc, zhidu_config, receiver,
+                                                   tmp_path):
+    policy = tmp_path / "delivery.yaml"
+    policy.write_text("retry_after_seconds: [0.3, 0.3]\nlease_seconds: 2\n"
+                      "timeouts: {smtp_seconds: 1, http_seconds: 1}\n", encoding="utf-8")
+    start_service(NotificationsService, ZHIDU_NOTIFY_DELIVERY_POLICY=str(policy),
+                  ZHIDU_SWEEP_INTERVAL="0.2")
+    receiver.script = {"/flaky": [500, 200]}
+    rpc.notifications.subscribe({"url": f"{receiver.url}/flaky", "secret": SECRET,
+                                 "event_types": ["attendance.leave_decided"]})
+    event = publish(zhidu_config, "attendance", "leave_decided",
+                    {"leave_id": "L1", "employee_id": "E1", "status": "approved"})
+    [hook] = wait_for(lambda: (log := rpc.notifications.deliveries({"event_id": event["id"]}))
+                      and log[0]["state"] == "delivered" and log, message="retried by timer")
+    assert [a["ok"] for a in hook["attempts"]] == [False, True]
