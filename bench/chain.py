@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import eventlet
+import eventlet.pools
 from nameko.standalone.rpc import ClusterRpcProxy
 from zhidu.testing import EventTap, ServiceProcess, service_db, wait_for
 from zhidu.times import UTC, as_utc
@@ -53,33 +55,33 @@ def _drive(config: dict, rate: float, seconds: float) -> dict:
     total = int(rate * seconds)
     sent: dict[str, float] = {}
     ops_before = _write_ops(config)
-    with EventTap(config["AMQP_URI"], ["penalties"]) as tap:
-        pool = eventlet.GreenPool(50)
-        with ClusterRpcProxy(config, timeout=60) as rpc:
-            started = time.time()
-            base = datetime(2026, 11, 12, 20, 0, tzinfo=UTC)
+    with EventTap(config["AMQP_URI"], ["penalties"]) as tap, rpc_pool(config, 20) as proxies:
+        pool = eventlet.GreenPool(200)
+        started = time.time()
+        base = datetime(2026, 11, 12, 20, 0, tzinfo=UTC)
 
-            def inspect(n: int):
-                resident = residents[n % len(residents)]
-                room = (n % len(residents)) // BEDS
-                before = time.time()
+        def inspect(n: int):
+            resident = residents[n % len(residents)]
+            room = (n % len(residents)) // BEDS
+            before = time.time()
+            with proxies.item() as rpc:
                 reply = rpc.dormitory.record_inspection({
                     "building": "A", "room_no": f"{100 + room}", "inspector_id": "INS",
                     # One inspector, one room, one moment is one inspection.
                     "at": (base + timedelta(seconds=n)).isoformat(),
                     "findings": [{"code": "D16", "employee_ids": [resident]}],
                     "actor": {"id": "INS", "role": "inspector"}})
-                for v in reply["violations"]:
-                    sent[v["violation_id"]] = before
+            for v in reply["violations"]:
+                sent[v["violation_id"]] = before
 
-            for n in range(total):
-                # Steady offered load: the n-th call leaves at n / rate.
-                delay = started + n / rate - time.time()
-                if delay > 0:
-                    eventlet.sleep(delay)
-                pool.spawn(inspect, n)
-            pool.waitall()
+        for n in range(total):
+            # Steady offered load: the n-th call leaves at n / rate.
+            delay = started + n / rate - time.time()
+            if delay > 0:
+                eventlet.sleep(delay)
+            pool.spawn(inspect, n)
         offered_s = time.time() - started
+        pool.waitall()
 
         inbox = service_db(config, "notifications").inbox
         wait_for(lambda: inbox.count_documents({}) >= total, timeout=300,
@@ -116,6 +118,20 @@ def _write_ops(config: dict) -> int:
         return ops["insert"] + ops["update"] + ops["delete"]
     finally:
         client.close()
+
+
+@contextmanager
+def rpc_pool(config: dict, size: int):
+    """Standalone RPC proxies are not safe to share between greenthreads."""
+    proxies = [ClusterRpcProxy(config, timeout=60) for _ in range(size)]
+    pool = eventlet.pools.Pool(max_size=size)
+    for proxy in proxies:
+        pool.put(proxy.start())
+    try:
+        yield pool
+    finally:
+        for proxy in proxies:
+            proxy.stop()
 
 
 def _assign(rpc, resident: str, n: int) -> bool:

@@ -309,7 +309,12 @@ class ConfigTimer(Timer):
         super().__init__(interval=1.0, **kwargs)
 
     def setup(self):
-        self.interval = float(setting(self.container.config, self.setting_key))
+        # A service may have its own pace: ZHIDU_NOTIFICATIONS_SWEEP_INTERVAL
+        # wins over ZHIDU_SWEEP_INTERVAL for the notifications service.
+        config = self.container.config
+        own = self.setting_key.replace(
+            "ZHIDU_", f"ZHIDU_{self.container.service_name.upper()}_", 1)
+        self.interval = float(setting(config, own, None) or setting(config, self.setting_key))
         super().setup()
 
 

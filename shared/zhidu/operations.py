@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from bson import ObjectId
 from nameko.rpc import rpc
+from pymongo.errors import DuplicateKeyError
 
 from .errors import CONTRACT_ERRORS, Conflict, NotFound, PermissionDenied, ValidationError
 from .schemas import load
@@ -52,6 +53,9 @@ def to_contract_error(exc: Exception) -> Exception | None:
     """
     if type(exc) in CONTRACT_ERRORS:
         return exc
+    if isinstance(exc, DuplicateKeyError):
+        # A unique index refused the write: someone else got there first.
+        return Conflict("already exists (a concurrent or repeated request)")
     for base in CONTRACT_ERRORS:
         if isinstance(exc, base):
             return _rebuild(base, exc)

@@ -9,7 +9,7 @@ from .times import parse_date, parse_time, to_iso
 
 ROLES = (
     "staff", "dept_manager", "deputy_gm", "gm", "group_leader", "it_admin",
-    "info_officer", "attendance_clerk", "inspector", "system",
+    "info_officer", "attendance_clerk", "inspector", "hr", "supervisor", "system",
 )
 # Authority order for approvals (contract: staff < dept_manager < deputy_gm < gm).
 AUTHORITY = {"staff": 0, "dept_manager": 1, "deputy_gm": 2, "gm": 3}

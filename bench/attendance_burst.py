@@ -1,0 +1,230 @@
+"""Shift-change burst: N employees clock in within a ten-minute window.
+
+The attendance service runs as its own process (``python -m zhidu.serve
+attendance``) on a fresh ``bench_`` database. The bench defines a shift,
+publishes a roster for N employees, then *offers* N ``clock`` RPCs on a fixed
+schedule (open loop: call i is due at ``i * window / speedup / N`` seconds,
+whatever happened to the calls before it), spread over several concurrent
+clients. The clock-in times sent are the real ten-minute window of scenario
+time (08:20-08:30 on the roster day); only the wall-clock pacing is
+compressed by ``speedup``, and the figures say so: ``offered_per_s`` is the
+rate actually offered, ``real_world_per_s`` the rate of the uncompressed burst.
+
+Latency is measured per call from the moment it is sent; ``max_start_lag_ms``
+shows whether the clients kept to the schedule (a large lag means the service
+could not keep up and the offered rate was not really offered).
+"""
+import eventlet
+
+eventlet.monkey_patch()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+DAY = "2026-12-01"
+SHIFT = {"code": "BURST", "start": "08:30", "end": "16:20"}
+ARRIVALS_FROM = datetime(2026, 12, 1, 8, 20, tzinfo=ZoneInfo("Asia/Shanghai"))
+ROSTER_CHUNK = 1000
+CLERK = {"id": "bench-clerk", "role": "attendance_clerk"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the attendance service exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if json.load(reply).get("status") == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the attendance service did not become healthy")
+
+
+def _start_service(amqp_uri: str, mongo_uri: str, log) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, ZHIDU_DB_PREFIX="bench_",
+               WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", ZHIDU_LOG_LEVEL="WARNING",
+               # The timer must not close days or sweep in the middle of the burst.
+               ZHIDU_SWEEP_INTERVAL="3600")
+    proc = subprocess.Popen([sys.executable, "-m", "zhidu.serve", "attendance"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _prepare(amqp_uri: str, employees: list[str]) -> None:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120) as rpc:
+        rpc.attendance.define_shift(SHIFT)
+        for first in range(0, len(employees), ROSTER_CHUNK):
+            rpc.attendance.set_roster({
+                "entries": [{"employee_id": e, "date": DAY, "shift_code": SHIFT["code"]}
+                            for e in employees[first:first + ROSTER_CHUNK]],
+                "published": True, "actor": CLERK, "at": "2026-11-20T09:00:00+08:00"})
+
+
+def _burst(amqp_uri: str, employees: list[str], window_s: float, speedup: float,
+           clients: int) -> dict:
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    n = len(employees)
+    wall_window = window_s / speedup
+    latencies, lags, errors = [], [], []
+    started = time.monotonic() + 1.0          # every client connected before call 0
+
+    def client(index: int) -> None:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as rpc:
+            for i in range(index, n, clients):
+                due = started + i * wall_window / n
+                eventlet.sleep(max(0.0, due - time.monotonic()))
+                sent = time.monotonic()
+                lags.append(sent - due)
+                at = ARRIVALS_FROM + timedelta(seconds=i * window_s / n)
+                try:
+                    rpc.attendance.clock({"employee_id": employees[i], "kind": "in",
+                                          "at": at.isoformat(), "source": "bench"})
+                except Exception as exc:  # counted and reported, never hidden
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                    continue
+                latencies.append(time.monotonic() - sent)
+
+    pool = eventlet.GreenPool(clients)
+    for index in range(clients):
+        pool.spawn(client, index)
+    pool.waitall()
+    finished = time.monotonic()
+    return {"latencies": latencies, "lags": lags, "errors": errors,
+            "elapsed_s": finished - started}
+
+
+def _stored_clocks(mongo_uri: str) -> int:
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_uri)
+    try:
+        return client["bench_zhidu_attendance"].clocks.count_documents({})
+    finally:
+        client.close()
+
+
+def run(amqp_uri: str, mongo_uri: str, employees: int = 5000, window_s: float = 600,
+        speedup: float = 10.0, clients: int = 16) -> dict:
+    """Run the burst; returns the figures (also printed by ``__main__``)."""
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_uri)
+    client.drop_database("bench_zhidu_attendance")
+    client.close()
+    ids = [f"B{i:05d}" for i in range(employees)]
+    with tempfile.NamedTemporaryFile("w+", prefix="attendance-bench-", suffix=".log",
+                                     delete=False) as log:
+        proc, base = _start_service(amqp_uri, mongo_uri, log)
+        try:
+            _wait_healthy(f"{base}/health", proc)
+            prepared = time.monotonic()
+            _prepare(amqp_uri, ids)
+            roster_s = time.monotonic() - prepared
+            burst = _burst(amqp_uri, ids, window_s, speedup, clients)
+        finally:
+            _stop(proc)
+    lat = burst["latencies"] or [float("nan")]
+    done = len(burst["latencies"])
+    return {
+        "bench": "attendance shift-change burst",
+        "employees": employees,
+        "window_s": window_s,
+        "speedup": speedup,
+        "clients": clients,
+        "offered_per_s": round(employees / (window_s / speedup), 1),
+        "real_world_per_s": round(employees / window_s, 2),
+        "roster_publish_s": round(roster_s, 1),
+        "clock_ins_ok": done,
+        "clock_ins_stored": _stored_clocks(mongo_uri),
+        "errors": len(burst["errors"]),
+        "first_errors": burst["errors"][:3],
+        "achieved_per_s": round(done / burst["elapsed_s"], 1),
+        "p50_ms": round(1000 * _percentile(lat, 0.50), 1),
+        "p99_ms": round(1000 * _percentile(lat, 0.99), 1),
+        "max_ms": round(1000 * max(lat), 1),
+        "max_start_lag_ms": round(1000 * max(burst["lags"] or [0.0]), 1),
+        "service_log": log.name,
+    }
+
+
+def _embedded_database():
+    """A throw-away SecantusDB when no MONGO_URI is given (as the tests do)."""
+    port = _free_port()
+    data = tempfile.mkdtemp(prefix="attendance-bench-db-")
+    proc = subprocess.Popen([sys.executable, "-m", "secantus", "--host", "127.0.0.1",
+                             "--port", str(port), "--storage-path", data,
+                             "--log-level", "WARNING"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from zhidu.launcher import answers
+
+    deadline = time.monotonic() + 60
+    while not answers("127.0.0.1", port, 0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the bench database did not start")
+        time.sleep(0.1)
+    return proc, f"mongodb://127.0.0.1:{port}/"
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=5000)
+    parser.add_argument("--window", type=float, default=600.0, help="seconds of scenario time")
+    parser.add_argument("--speedup", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args(argv)
+    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/")
+    database = None
+    mongo_uri = os.environ.get("MONGO_URI")
+    if not mongo_uri:
+        database, mongo_uri = _embedded_database()
+    try:
+        result = run(amqp_uri, mongo_uri, args.employees, args.window, args.speedup,
+                     args.clients)
+    finally:
+        if database is not None:
+            _stop(database)
+    print(json.dumps(result, indent=2))
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
