@@ -31,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from .config import float_list, setting
 from .envelope import derived_id, make_envelope, validate_envelope
 from .errors import Conflict, ValidationError
+from .operations import to_contract_error
 from .times import utcnow
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,12 @@ def on_event(source_service: str, event_type: str):
             try:
                 result = fn(self, envelope)
                 self.outbox.persist()
-            except BaseException:
+            except BaseException as exc:
                 self.store.release_event(handler, envelope["id"])
+                # A domain refusal is final (no retries); anything else is retried.
+                mapped = to_contract_error(exc) if isinstance(exc, Exception) else None
+                if mapped is not None and mapped is not exc:
+                    raise mapped from exc
                 raise
             self.store.finish_event(handler, envelope["id"])
             return result
