@@ -130,6 +130,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("stopping the suite", flush=True)
     finally:
+        # A second Ctrl-C must not leave the database or a service behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop(services)
         stop(infrastructure)
     return code
