@@ -20,7 +20,7 @@ import requests  # noqa: E402
 from zhidu.config import setting  # noqa: E402
 from zhidu.testing import embedded_mongo  # noqa: E402
 
-from bench import ceilings, chain  # noqa: E402
+from bench import ceilings, chain, hub_latency  # noqa: E402
 
 
 @contextmanager
@@ -63,6 +63,9 @@ def main() -> int:
         show("raw broker ceiling (plain kombu publish, then consume)", results["broker_ceiling"])
         results["database_ceiling"] = ceilings.database_ceiling(mongo_uri)
         show("raw database ceiling", results["database_ceiling"])
+        results["eventlet_hub"] = hub_latency.measure(mongo_uri)
+        show("pymongo under eventlet: does a slow query stall the hub?",
+             results["eventlet_hub"])
 
         config = {"AMQP_URI": vhost_uri, "MONGO_URI": mongo_uri,
                   "ZHIDU_DB_PREFIX": f"bench{uuid.uuid4().hex[:6]}_",

@@ -6,13 +6,16 @@ publishes a roster for N employees, then *offers* N ``clock`` RPCs on a fixed
 schedule (open loop: call i is due at ``i * window / speedup / N`` seconds,
 whatever happened to the calls before it), spread over several concurrent
 clients. The clock-in times sent are the real ten-minute window of scenario
-time (08:20-08:30 on the roster day); only the wall-clock pacing is
-compressed by ``speedup``, and the figures say so: ``offered_per_s`` is the
-rate actually offered, ``real_world_per_s`` the rate of the uncompressed burst.
+time, centred on the 08:30 shift start (so the later half arrive late); only
+the wall-clock pacing is compressed by ``speedup``, and the figures say so:
+``offered_per_s`` is the rate actually offered, ``real_world_per_s`` the rate
+of the uncompressed burst.
 
 Latency is measured per call from the moment it is sent; ``max_start_lag_ms``
 shows whether the clients kept to the schedule (a large lag means the service
-could not keep up and the offered rate was not really offered).
+could not keep up and the offered rate was not really offered). Afterwards
+the day is closed for all N employees twice, timing the evaluation and its
+idempotent re-run (which must book nothing).
 """
 import eventlet
 
@@ -30,7 +33,7 @@ from zoneinfo import ZoneInfo  # noqa: E402
 
 DAY = "2026-12-01"
 SHIFT = {"code": "BURST", "start": "08:30", "end": "16:20"}
-ARRIVALS_FROM = datetime(2026, 12, 1, 8, 20, tzinfo=ZoneInfo("Asia/Shanghai"))
+SHIFT_START = datetime(2026, 12, 1, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 ROSTER_CHUNK = 1000
 CLERK = {"id": "bench-clerk", "role": "attendance_clerk"}
 
@@ -68,7 +71,7 @@ def _start_service(amqp_uri: str, mongo_uri: str, log) -> tuple[subprocess.Popen
     env = dict(os.environ, AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, ZHIDU_DB_PREFIX="bench_",
                WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", ZHIDU_LOG_LEVEL="WARNING",
                # The timer must not close days or sweep in the middle of the burst.
-               ZHIDU_SWEEP_INTERVAL="3600")
+               ZHIDU_ATTENDANCE_SWEEP_INTERVAL="3600")
     proc = subprocess.Popen([sys.executable, "-m", "zhidu.serve", "attendance"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, f"http://127.0.0.1:{port}"
@@ -112,7 +115,8 @@ def _burst(amqp_uri: str, employees: list[str], window_s: float, speedup: float,
                 eventlet.sleep(max(0.0, due - time.monotonic()))
                 sent = time.monotonic()
                 lags.append(sent - due)
-                at = ARRIVALS_FROM + timedelta(seconds=i * window_s / n)
+                # Arrivals are centred on the shift start: the later half is late.
+                at = SHIFT_START + timedelta(seconds=(i - n / 2) * window_s / n)
                 try:
                     rpc.attendance.clock({"employee_id": employees[i], "kind": "in",
                                           "at": at.isoformat(), "source": "bench"})
@@ -128,6 +132,22 @@ def _burst(amqp_uri: str, employees: list[str], window_s: float, speedup: float,
     finished = time.monotonic()
     return {"latencies": latencies, "lags": lags, "errors": errors,
             "elapsed_s": finished - started}
+
+
+def _close_twice(amqp_uri: str) -> dict:
+    """close_day over the whole roster, then again (the idempotent re-run)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    timings, booked = [], []
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=300) as rpc:
+        for _ in range(2):
+            started = time.monotonic()
+            # Judge the day as of its end: the shifts are over by then.
+            result = rpc.attendance.close_day({"date": DAY, "at": "2026-12-02T00:00:00+08:00"})
+            timings.append(time.monotonic() - started)
+            booked.append(result["violations_booked"])
+    return {"close_day_s": round(timings[0], 1), "close_day_again_s": round(timings[1], 1),
+            "violations_booked": booked}
 
 
 def _stored_clocks(mongo_uri: str) -> int:
@@ -158,6 +178,7 @@ def run(amqp_uri: str, mongo_uri: str, employees: int = 5000, window_s: float = 
             _prepare(amqp_uri, ids)
             roster_s = time.monotonic() - prepared
             burst = _burst(amqp_uri, ids, window_s, speedup, clients)
+            closing = _close_twice(amqp_uri)
         finally:
             _stop(proc)
     lat = burst["latencies"] or [float("nan")]
@@ -180,26 +201,10 @@ def run(amqp_uri: str, mongo_uri: str, employees: int = 5000, window_s: float = 
         "p99_ms": round(1000 * _percentile(lat, 0.99), 1),
         "max_ms": round(1000 * max(lat), 1),
         "max_start_lag_ms": round(1000 * max(burst["lags"] or [0.0]), 1),
+        # Arrivals after 08:30 are late (A01): about half the first close books.
+        **closing,
         "service_log": log.name,
     }
-
-
-def _embedded_database():
-    """A throw-away SecantusDB when no MONGO_URI is given (as the tests do)."""
-    port = _free_port()
-    data = tempfile.mkdtemp(prefix="attendance-bench-db-")
-    proc = subprocess.Popen([sys.executable, "-m", "secantus", "--host", "127.0.0.1",
-                             "--port", str(port), "--storage-path", data,
-                             "--log-level", "WARNING"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from zhidu.launcher import answers
-
-    deadline = time.monotonic() + 60
-    while not answers("127.0.0.1", port, 0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the bench database did not start")
-        time.sleep(0.1)
-    return proc, f"mongodb://127.0.0.1:{port}/"
 
 
 def main(argv=None) -> int:
@@ -212,16 +217,15 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args(argv)
     amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/")
-    database = None
-    mongo_uri = os.environ.get("MONGO_URI")
-    if not mongo_uri:
-        database, mongo_uri = _embedded_database()
-    try:
-        result = run(amqp_uri, mongo_uri, args.employees, args.window, args.speedup,
-                     args.clients)
-    finally:
-        if database is not None:
-            _stop(database)
+    if os.environ.get("MONGO_URI"):
+        result = run(amqp_uri, os.environ["MONGO_URI"], args.employees, args.window,
+                     args.speedup, args.clients)
+    else:
+        from zhidu.testing import embedded_mongo
+
+        with embedded_mongo() as mongo_uri:
+            result = run(amqp_uri, mongo_uri, args.employees, args.window, args.speedup,
+                         args.clients)
     print(json.dumps(result, indent=2))
     return 0 if result["errors"] == 0 else 1
 

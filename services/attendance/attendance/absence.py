@@ -34,6 +34,22 @@ def absence_record(evaluation: dict) -> dict | None:
             "reason": evaluation["absence_reason"]}
 
 
+def absence_cause(evaluation: dict, last_leave_end=None, last_present=None) -> str:
+    """Why the day is an absence, naming "not returning when leave ends" (四.3(1)).
+
+    A day without a clock-in is ``not_returned_after_leave`` when the employee's
+    latest approved leave ended before it and they have not been present
+    since; the count towards dismissal is the same, the record says why.
+    """
+    reason = evaluation["absence_reason"]
+    if reason != "no_clock_in" or last_leave_end is None:
+        return reason
+    day, ended = parse_date(evaluation["date"]), parse_date(last_leave_end)
+    if ended < day and (last_present is None or parse_date(last_present) <= ended):
+        return "not_returned_after_leave"
+    return reason
+
+
 def absence_window(as_of, policy: AttendancePolicy) -> tuple[date, date]:
     """Inclusive first and last date counted when judging ``as_of``."""
     as_of = parse_date(as_of)

@@ -71,6 +71,38 @@ def pick_clocks(clocks: Iterable[dict], start: datetime, end: datetime,
     return clock_in, (outs[-1] if outs else None)
 
 
+def incident_outcome(employee_id: str, roster_date, incident: dict, policy: AttendancePolicy,
+                     field: str = "incident") -> dict:
+    """What one supervisor-reported incident books on its roster day.
+
+    ``{"violation": violation | None, "absence_reason": str | None}``: sleeping
+    on duty is A03, off post within the limit A02, off post beyond it makes
+    the day an absence (booked by the day's evaluation, not here). The keys
+    are the ones :func:`evaluate_day` produces, so booking an incident when it
+    is reported and again when the day closes books it once.
+    """
+    kind = incident.get("kind")
+    if kind not in INCIDENT_KINDS:
+        raise DomainValidation.one(f"{field}.kind",
+                                   f"expected one of {', '.join(INCIDENT_KINDS)}")
+    day = parse_date(roster_date).isoformat()
+    at = as_utc(incident["at"])
+    ident = str(incident.get("incident_id") or to_iso(at))
+    key = f"attendance:{employee_id}:{day}"
+    cat = policy.catalogue
+    if kind == "sleeping_on_duty":
+        return {"violation": violation(cat, "A03", key=f"{key}:A03:{ident}",
+                                       employee_id=employee_id, at=at),
+                "absence_reason": None}
+    minutes = incident.get("minutes")
+    if minutes is not None and minutes > policy.clocking.off_post_limit_minutes:
+        return {"violation": None, "absence_reason": "off_post_over_limit"}
+    return {"violation": violation(cat, "A02", key=f"{key}:A02:{ident}",
+                                   employee_id=employee_id, at=at,
+                                   detail={"minutes": minutes}),
+            "absence_reason": None}
+
+
 def evaluate_day(*, employee_id: str, roster_date, shift: Shift, clocks: Iterable[dict] = (),
                  leaves: Iterable[dict] = (), incidents: Iterable[dict] = (),
                  policy: AttendancePolicy, tz=None) -> dict:
@@ -124,42 +156,34 @@ def evaluate_day(*, employee_id: str, roster_date, shift: Shift, clocks: Iterabl
         if late > limit:
             reasons.append("late_over_limit")
         elif late > grace:
-            violations.append(violation(cat, "A01", key=vkey("A01", "late"), employee_id=employee_id,
-                                        at=clock_in, detail={"late_minutes": _minutes_up(late)}))
+            violations.append(violation(cat, "A01", key=vkey("A01", "late"),
+                                        employee_id=employee_id, at=clock_in,
+                                        detail={"late_minutes": _minutes_up(late)}))
         if clock_out is None:
             result["anomalies"].append("missing_clock_out")
         elif early > limit:
             reasons.append("early_over_limit")
         elif early > grace:
-            violations.append(violation(cat, "A01", key=vkey("A01", "early"), employee_id=employee_id,
-                                        at=clock_out, detail={"early_minutes": _minutes_up(early)}))
+            violations.append(violation(cat, "A01", key=vkey("A01", "early"),
+                                        employee_id=employee_id, at=clock_out,
+                                        detail={"early_minutes": _minutes_up(early)}))
 
     for index, incident in enumerate(incidents or ()):
-        kind = incident.get("kind")
-        if kind not in INCIDENT_KINDS:
-            raise DomainValidation.one(f"incidents[{index}].kind",
-                                       f"expected one of {', '.join(INCIDENT_KINDS)}")
-        at = as_utc(incident["at"])
-        ident = str(incident.get("incident_id") or to_iso(at))
-        if kind == "sleeping_on_duty":
-            violations.append(violation(cat, "A03", key=vkey("A03", ident),
-                                        employee_id=employee_id, at=at))
-            continue
-        minutes = incident.get("minutes")
-        if minutes is not None and minutes > policy.clocking.off_post_limit_minutes:
-            reasons.append("off_post_over_limit")
-            continue
-        violations.append(violation(cat, "A02", key=vkey("A02", ident),
-                                    employee_id=employee_id, at=at,
-                                    detail={"minutes": minutes}))
+        outcome = incident_outcome(employee_id, day, incident, policy,
+                                   field=f"incidents[{index}]")
+        if outcome["absence_reason"]:
+            reasons.append(outcome["absence_reason"])
+        else:
+            violations.append(outcome["violation"])
 
     if reasons and not leave:
         # An absence day swallows the day's lateness/early points: it is one
         # absence, not an absence plus A01s.
         violations = [v for v in violations if v["code"] != "A01"]
         result.update(status="absent", absence=True, absence_reason=reasons[0])
-        violations.append(violation(cat, "A04", key=vkey("A04", "day"), employee_id=employee_id,
-                                    at=start, detail={"reason": reasons[0]}))
+        violations.append(violation(cat, "A04", key=vkey("A04", "day"),
+                                    employee_id=employee_id, at=start,
+                                    detail={"reason": reasons[0]}))
     result["violations"] = sorted(violations, key=lambda v: v["key"])
     return result
 

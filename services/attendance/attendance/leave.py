@@ -21,7 +21,9 @@ Decisions:
 - Personal leave is asked before it starts (submitted before local midnight of
   the first day) and, if longer than 2 days, at least 2 calendar days ahead
   ("提前2天(含)以上": start date − submission date ≥ 2); every approval must
-  also be given before it starts. "2天" is plain days (rules §1).
+  also be given before it starts. "2天" is plain days (rules §1). Seniority
+  leave too must be approved before it starts ("休假日期须严格按照《请假审批表》
+  签批时间执行"); both are ``approve_before_start`` in policy.
 - Emergency (突发情况): no advance notice and approval may come after the
   start, but the form is filled on the first working day back at the latest
   (``first_day_back`` overrides the calendar for shift workers) and the first
@@ -141,19 +143,19 @@ def new_leave(*, leave_id: str, employee_id: str, type: str, start, end, submitt
                 (start_day - submitted_day).days < kind.advance_days_ahead:
             problems.add("submitted_at", f"leave of {kind.advance_min_days} days or more must be "
                                          f"asked at least {kind.advance_days_ahead} days ahead")
+    problems.raise_if_any()
     forfeits = 0
     if type == "seniority":
         seniority_year = seniority_year or "current"
         if seniority_account is None:
             raise DomainConflict("seniority leave needs the employee's seniority account")
         if not (start_day.year == end_day.year == seniority_account["year"]):
-            problems.add("start", f"seniority leave must lie within {seniority_account['year']}")
-        problems.raise_if_any()
+            raise DomainValidation.one(
+                "start", f"seniority leave must lie within {seniority_account['year']}")
         forfeits = seniority_rules.check_request(seniority_account, days, seniority_year,
                                                  policy)["forfeits_previous_days"]
     else:
         seniority_year = None
-    problems.raise_if_any()
     record = {"leave_id": leave_id, "employee_id": employee_id, "type": type,
               "start": start_day.isoformat(), "end": end_day.isoformat(), "days": days,
               "reason": reason, "submitted_at": submitted_at, "emergency": bool(emergency),

@@ -25,3 +25,30 @@ def satisfies(actor_role: str | None, required_role: str, ladder: Sequence[str])
     if required_role in ladder and actor_role in ladder:
         return ladder.index(actor_role) >= ladder.index(required_role)
     return False
+
+
+SUPERVISOR = "supervisor"
+
+
+def is_direct_superior(actor_id: str | None, employee: dict | None) -> bool:
+    """Is ``actor_id`` the employee's 上级主管 per the directory copy?"""
+    if not actor_id or not employee:
+        return False
+    return actor_id in (employee.get("manager_id"), employee.get("team_leader_id"))
+
+
+def effective_role(actor: dict, employees: list[dict | None], ladder: Sequence[str]) -> str | None:
+    """The role ``actor`` acts in towards ``employees``.
+
+    The contract's roles have no ``supervisor``: callers send their job role.
+    Someone who is the direct superior (``manager_id`` or ``team_leader_id``)
+    of every employee concerned acts at least as ``supervisor``; a higher
+    ladder role is kept. Off-ladder roles are kept unless superiority adds
+    rank the role lacks.
+    """
+    actor = actor or {}
+    role = actor.get("role")
+    if employees and all(is_direct_superior(actor.get("id"), e) for e in employees) \
+            and not satisfies(role, SUPERVISOR, ladder):
+        return SUPERVISOR
+    return role

@@ -7,6 +7,7 @@ PLUGIN = ServicePlugin(
     summary="The yearly penalty and reward ledger per employee, thresholds and appeals.",
     emits=("penalty_issued", "penalty_reversed", "threshold_reached"),
     consumes=("dormitory.violation_recorded", "attendance.violation_recorded",
+              "attendance.violation_withdrawn",
               "complaints.liability_determined", "directory.employee_upserted"),
     event_schemas="penalties.schemas:EVENTS",
 )

@@ -15,11 +15,11 @@ from zhidu.times import parse_time, utcnow
 
 from . import schemas
 from .accounts import account
-from .appeals import decide_appeal, file_appeal
+from .appeals import decide_appeal, file_appeal, reversal_of
 from .booking import book
 from .catalog import Catalogs
 from .ceiling import apply_ceiling
-from .ledger import period_of
+from .ledger import period_of, reversed_ids
 from .plugins import load_all_catalogs
 from .policy import Policy, check_against, load_policy
 from .publication import publication
@@ -92,8 +92,29 @@ class PenaltiesService(ZhiduService):
                 context=self._context(employee_id))
         self._commit(entries)
 
+    @on_event("attendance", "violation_withdrawn")
+    def on_attendance_withdrawn(self, envelope):
+        data = envelope["data"]
+        # Remembered first, so a withdrawal overtaking its violation (a retry
+        # can reorder them) still stops the booking.
+        self.store.mark_withdrawn(data["violation_id"], data.get("reason"))
+        self._reverse_incident(data["violation_id"], f"withdrawn: {data.get('reason')}")
+
+    def _reverse_incident(self, incident_id: str, reason: str) -> None:
+        entries = self.store.incident_entries(incident_id)
+        done = reversed_ids(entries)
+        reversals = [reversal_of(e, at=utcnow(), actor={"id": "system", "role": "system"},
+                                 reason=reason)
+                     for e in entries if not e.get("reverses") and e["entry_id"] not in done]
+        for stored in self.store.insert_entries(reversals):
+            self.outbox.emit("penalty_reversed",
+                             jsonable({**_issued(stored), "reverses": stored["reverses"]}),
+                             key=stored["entry_id"])
+
     def _book_violation(self, domain: str, envelope):
         data = envelope["data"]
+        if self.store.is_withdrawn(data["violation_id"]):
+            return
         incident = {
             "domain": domain, "codes": [data["code"]], "employee_id": data["employee_id"],
             # Each violation is its own incident: one inspection may find the
@@ -102,6 +123,10 @@ class PenaltiesService(ZhiduService):
             "points": data.get("points"), "source": envelope["type"],
             "note": _where(data),
         }
+        head = (data.get("detail") or {}).get("dept_manager_id")
+        if head:
+            # The source names the department head (the clerk's late report).
+            incident["reporting_line"] = {"manager_id": head}
         self._commit(book(incident, self.rules.catalogs, self._context(data["employee_id"])))
 
     # -- operations -------------------------------------------------------------

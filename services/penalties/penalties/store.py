@@ -71,6 +71,14 @@ class PenaltiesStore(Store):
             {"_id": entry_id, "appeal.status": status_filter}, {"$set": {"appeal": appeal}})
         return result.modified_count == 1
 
+    # -- violations withdrawn at their source ------------------------------------
+    def mark_withdrawn(self, incident_id: str, reason: str | None) -> None:
+        self.db.withdrawn.update_one({"_id": incident_id}, {"$set": {"reason": reason}},
+                                     upsert=True)
+
+    def is_withdrawn(self, incident_id: str) -> bool:
+        return self.db.withdrawn.find_one({"_id": incident_id}, {"_id": 1}) is not None
+
     # -- thresholds ---------------------------------------------------------------
     def raised_keys(self, employee_id: str) -> list[tuple]:
         return [tuple(d["key"]) for d in self.db.thresholds.find(

@@ -143,3 +143,35 @@ def test_bad_input_names_the_field(penalties):
                               "actor": {"id": "W1", "role": "staff"}})
     assert err.value.exc_type == "NotFound"
     assert account(rpc, "W1", 11)["entries"] == []
+
+
+def test_a_withdrawn_attendance_violation_is_reversed_even_out_of_order(penalties,
+                                                                        zhidu_config):
+    rpc = penalties
+    data = {"violation_id": "A-1", "incident_id": "W1:2026-11-16", "employee_id": "W1",
+            "code": "A04", "points": 10, "at": "2026-11-16T08:30:00+08:00",
+            "domain": "attendance", "detail": {}}
+    publish_event(zhidu_config["AMQP_URI"],
+                  make_envelope("attendance", "violation_recorded", data))
+    wait_for(lambda: account(rpc, "W1", 11)["penalty_count"] == 1, message="absence booked")
+    publish_event(zhidu_config["AMQP_URI"], make_envelope(
+        "attendance", "violation_withdrawn", dict(data, reason="emergency leave approved")))
+    month = wait_for(lambda: (a := account(rpc, "W1", 11))["penalty_count"] == 0 and a,
+                     message="absence reversed")
+    assert month["points_total"] == 0 and len(month["entries"]) == 2
+
+    # A withdrawal that overtakes its violation still stops the booking.
+    late = dict(data, violation_id="A-2", incident_id="W1:2026-11-17")
+    publish_event(zhidu_config["AMQP_URI"], make_envelope(
+        "attendance", "violation_withdrawn", dict(late, reason="leave approved")))
+    marker = dict(data, violation_id="A-3", code="A01", points=3)
+    late_event = make_envelope("attendance", "violation_recorded", late)
+    for envelope in (late_event, make_envelope("attendance", "violation_recorded", marker)):
+        publish_event(zhidu_config["AMQP_URI"], envelope)
+    claims = service_db(zhidu_config, "penalties").processed_events
+    wait_for(lambda: claims.find_one({"_id": f"on_attendance_violation:{late_event['id']}",
+                                      "state": "done"}), message="late violation handled")
+    month = wait_for(lambda: (a := account(rpc, "W1", 11))["penalty_count"] == 1 and a,
+                     message="only the marker booked")
+    assert [e["code"] for e in month["entries"] if not e.get("reverses")
+            and e["incident_id"] != "A-1"] == ["A01"]

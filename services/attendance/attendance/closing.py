@@ -1,0 +1,130 @@
+"""Closing a roster day: evaluate everyone rostered, book only the difference.
+
+The pure evaluation (``clocking.evaluate_day``) runs for every published
+roster entry of the day; what it concludes is compared with the stored
+evaluation by fingerprint, and only changed employee-days are booked:
+new violations and absences recorded, vanished ones withdrawn (an emergency
+leave approved after the day closed, a clock-out the clerk added).
+
+The stored evaluation is written *last*: it is the checkpoint. If the
+process dies after booking and before saving it, the next run sees the day
+as changed again and books the same keys, which the store absorbs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+
+from zhidu.operations import jsonable
+from zhidu.times import local_date, utcnow
+
+from .absence import absence_cause, absence_record
+from .clocking import evaluate_day, reconcile
+from .shifts import shift_from_dict, shift_instants
+
+
+def fingerprint(evaluation: dict) -> str:
+    text = json.dumps(jsonable(evaluation), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class DayCloser:
+    def __init__(self, store, booker, rules):
+        self.store, self.booker, self.rules = store, booker, rules
+
+    def shifts(self) -> dict:
+        return {s["code"]: shift_from_dict(s) for s in self.store.shifts()}
+
+    def entries(self, day: date, employee_ids=None) -> list[dict]:
+        """Published roster entries of ``day``, without people who had left by then."""
+        departed = self.store.departed()
+        return [e for e in self.store.roster_on(day.isoformat(), employee_ids)
+                if e["employee_id"] not in departed
+                or local_date(departed[e["employee_id"]], self.rules.tz) >= day]
+
+    def latest_end(self, day: date) -> object | None:
+        """When the last shift of ``day`` ends, plus the clock-out window."""
+        shifts, ends = self.shifts(), []
+        for entry in self.entries(day):
+            shift = shifts.get(entry["shift_code"])
+            if shift is not None:
+                ends.append(shift_instants(day, shift, self.rules.tz)[1])
+        if not ends:
+            return None
+        return max(ends) + timedelta(minutes=self.rules.attendance.clocking.window_after_minutes)
+
+    def close(self, day: date, employee_ids=None, at=None) -> dict:
+        """Evaluate ``day``; with ``at``, only the shifts that had ended by then.
+
+        A shift still running (or not begun) at ``at`` is listed as ``open``
+        rather than judged: no clock-in yet is not an absence yet.
+        """
+        policy, tz, store = self.rules.attendance, self.rules.tz, self.store
+        day_s = day.isoformat()
+        shifts = self.shifts()
+        entries, still_open = [], []
+        for entry in self.entries(day, employee_ids):
+            shift = shifts.get(entry["shift_code"])
+            if shift is None:
+                continue
+            if at is not None and shift_instants(day, shift, tz)[1] > at:
+                still_open.append(entry["employee_id"])
+            else:
+                entries.append(entry)
+        summary = {"date": day_s, "evaluations": [], "violations_booked": 0,
+                   "violations_withdrawn": 0, "absences_recorded": 0, "changed": 0,
+                   "open": sorted(still_open)}
+        if not entries:
+            return summary
+        ids = [e["employee_id"] for e in entries] if employee_ids is not None else None
+        spans = [shift_instants(day, shifts[e["shift_code"]], tz) for e in entries]
+        clocking = policy.clocking
+        clocks = store.clocks_between(
+            min(s for s, _ in spans) - timedelta(minutes=clocking.window_before_minutes),
+            max(e for _, e in spans) + timedelta(minutes=clocking.window_after_minutes), ids)
+        leaves = store.approved_leaves_on(day_s, ids)
+        incidents = store.incidents_on(day_s, ids)
+        previous = store.evaluations_on(day_s, ids)
+
+        results, changed = [], []
+        for entry in sorted(entries, key=lambda e: e["employee_id"]):
+            emp = entry["employee_id"]
+            result = evaluate_day(employee_id=emp, roster_date=day,
+                                  shift=shifts[entry["shift_code"]],
+                                  clocks=clocks.get(emp, ()), leaves=leaves.get(emp, ()),
+                                  incidents=incidents.get(emp, ()), policy=policy, tz=tz)
+            result["fingerprint"] = fingerprint(result)
+            results.append(result)
+            old = previous.get(result["key"])
+            if old is None or old.get("fingerprint") != result["fingerprint"]:
+                changed.append(result)
+
+        now = utcnow()
+        new_violations, withdrawn, absences = [], [], []
+        for result in changed:
+            old = previous.get(result["key"])
+            new_violations += result["violations"]
+            if old is not None:
+                withdrawn += reconcile(old.get("violations"), result["violations"])["withdrawn"]
+                if old.get("absence") and not result["absence"]:
+                    store.withdraw_absence(f"absence:{result['employee_id']}:{day_s}", now)
+            if result["absence"] and not (old and old.get("absence")):
+                absences.append(self._absence(result))
+        booked = self.booker.violations(new_violations)
+        reversed_ = self.booker.withdraw(withdrawn, now, "re-evaluated")
+        recorded = self.booker.absences(absences)
+        store.save_evaluations(changed, previous)
+        summary.update(evaluations=[{k: v for k, v in r.items() if k != "fingerprint"}
+                                    for r in results],
+                       violations_booked=len(booked), violations_withdrawn=len(reversed_),
+                       absences_recorded=len(recorded), changed=len(changed))
+        return summary
+
+    def _absence(self, result: dict) -> dict:
+        record = absence_record(result)
+        if result["absence_reason"] == "no_clock_in":
+            emp, day = result["employee_id"], result["date"]
+            record["reason"] = absence_cause(result, self.store.last_leave_end(emp, day),
+                                             self.store.last_present(emp, day))
+        return record
