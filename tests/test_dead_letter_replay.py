@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from penalties.service import PenaltiesService
 from zhidu.envelope import make_envelope
 from zhidu.testing import publish_event, wait_for

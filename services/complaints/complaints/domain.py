@@ -13,8 +13,8 @@ The case dict holds the intake as filed plus the fields this module owns
     number, status, round, version, paused_from, region, major, major_reasons,
     received_at, received_by, department, owner_id, valid, validity_reason,
     acknowledged_at, next_reply_at, plan, root_cause, remedies, resolution,
-    resolved_at, followups, closed_at, liability, pauses,
-    delay_investigation_at, clocks (see sla.py), history,
+    resolved_at, resolve_working_hours, followups, closed_at, concluded_at,
+    liability, pauses, delay_investigation_at, clocks (see sla.py), history,
     next_check_at, breached, escalation_level        (indexed summary)
 
 History entries are ``{at, actor: {id, role}, from, to, note}``; a step that
@@ -39,7 +39,7 @@ from typing import Any
 from zhidu.times import as_utc, parse_time, to_iso
 
 from . import lifecycle as lc
-from . import sla
+from . import sla, stats
 from .authority import check_approval, required_role
 from .errors import DomainConflict, DomainValidation
 from .intake import major_reasons, parse_number
@@ -97,8 +97,9 @@ class _Step:
     def status(self) -> str:
         return self.case["status"]
 
-    def emit(self, kind: str, **data) -> None:
-        self.events.append({"type": kind, "data": {"number": self.case["number"], **data}})
+    def emit(self, event_type: str, /, **data) -> None:
+        self.events.append({"type": event_type,
+                            "data": {"number": self.case["number"], **data}})
 
     def emit_actions(self, actions) -> None:
         for action in actions:
@@ -147,8 +148,13 @@ class _Step:
             self.emit_actions(sla.finish_clock(clock, self.at, self.calendar, met=False))
 
     def finish_case(self) -> None:
-        """Final status reached: stop every clock still open."""
+        """Final status reached: stop every clock still open.
+
+        ``concluded_at`` (结案) is what the monthly statistics select on
+        (001 §1 (九)); a rejection concludes a case as much as a close does.
+        """
         self.waive(self.case["clocks"])
+        self.case["concluded_at"] = self.at
 
     def open_delay_investigation(self) -> None:
         """A finished case that breached any clock, any round, owes a 治办单 (001 §1 第十四条)."""
@@ -214,9 +220,9 @@ class ComplaintRules:
             "received_by": _actor(actor)["id"], "department": None, "owner_id": None,
             "valid": None, "validity_reason": None, "acknowledged_at": None,
             "next_reply_at": None, "plan": None, "root_cause": None, "remedies": [],
-            "resolution": None, "resolved_at": None, "followups": [], "closed_at": None,
-            "liability": None, "pauses": [], "delay_investigation_at": None,
-            "clocks": [], "history": [],
+            "resolution": None, "resolved_at": None, "resolve_working_hours": None,
+            "followups": [], "closed_at": None, "concluded_at": None, "liability": None,
+            "pauses": [], "delay_investigation_at": None, "clocks": [], "history": [],
         })
         step = _Step(self, case, received_at, actor)
         step.case["history"].append({"at": step.at, "actor": step.actor, "from": None,
@@ -228,8 +234,11 @@ class ComplaintRules:
                   category=case["category"], kind=case["kind"], channel=case["channel"],
                   received_at=to_iso(received_at), deadlines=dues)
         if reasons:
+            # Enough for notifications to reach the manager of the department
+            # complained about and the centre leaders without reading the case.
             step.emit("major_reported", reasons=reasons, received_at=to_iso(received_at),
-                      notify_roles=list(policy.major_notify_roles))
+                      department=case.get("target_department"), subject=case.get("subject"),
+                      channel=case["channel"], notify_roles=list(policy.major_notify_roles))
         return step.outcome()
 
     def decide_validity(self, case, *, valid: bool, reason: str, at, actor) -> Outcome:
@@ -329,6 +338,9 @@ class ComplaintRules:
         step.case["resolution"] = _text(resolution, "resolution")
         step.case["resolved_at"] = step.at
         step.move(lc.RESOLVED)
+        # Kept on the case so the monthly statistics only average in MongoDB.
+        step.case["resolve_working_hours"] = stats.working_hours_to_resolve(
+            step.case, self.calendar)
         starts_now = {n for n, p in self.policy.clocks.items() if lc.RESOLVED in p.starts_on}
         step.waive(c for c in sla.current_clocks(step.case)
                    if c["name"] not in starts_now and c["state"] in sla.ACTIVE)

@@ -60,7 +60,8 @@ def on_time_by_clock(cases: Iterable[Mapping[str, Any]]) -> dict[str, dict]:
             for name, c in sorted(counts.items())}
 
 
-def followup_counts(cases: Iterable[Mapping[str, Any]], followup_clocks: set[str]) -> tuple[int, int]:
+def followup_counts(cases: Iterable[Mapping[str, Any]],
+                    followup_clocks: set[str]) -> tuple[int, int]:
     """(followed up, owed): follow-up clocks met, and met + breached."""
     done = owed = 0
     for case in cases:

@@ -1,0 +1,144 @@
+"""The complaints database: cases (``_id`` = the number), the read audit, serials.
+
+Every query here runs on an index declared beside it. Writes to a case are
+compare-and-set on its ``version``, so two workers (or two replicas sweeping)
+never both apply a decision taken on the same state.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+from zhidu.errors import Conflict
+from zhidu.mongo import Store
+from zhidu.times import utcnow
+
+from . import lifecycle, stats_pipeline
+
+OPEN_STATUSES = sorted(lifecycle.STATUSES - lifecycle.FINAL)
+# Every due moment is later than this. Concluded cases keep a null
+# next_check_at, which sorts below every date: without a lower bound SecantusDB
+# walks (and fetches) all of them on each sweep; MongoDB derives the same bound.
+EARLIEST_DUE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class ComplaintsStore(Store):
+    INDEXES = {
+        "cases": [
+            # The sweep's due-time query: only cases falling due are read.
+            IndexModel([("next_check_at", ASCENDING)], name="due"),
+            # Search by status, and the open-clock gauges (status in the open ones).
+            IndexModel([("status", ASCENDING), ("received_at", DESCENDING)], name="status"),
+            IndexModel([("department", ASCENDING), ("received_at", DESCENDING)],
+                       name="department"),
+            IndexModel([("breached", ASCENDING), ("received_at", DESCENDING)],
+                       name="breached"),
+            IndexModel([("received_at", DESCENDING)], name="received"),
+            # The monthly statistics select the cases concluded in the month.
+            IndexModel([("concluded_at", ASCENDING)], name="concluded"),
+        ],
+        "audit": [
+            IndexModel([("number", ASCENDING), ("at", DESCENDING)], name="number"),
+            IndexModel([("at", DESCENDING)], name="at"),
+        ],
+    }
+
+    # -- cases ------------------------------------------------------------------
+    def next_serial(self, month_key: str) -> int:
+        """The next serial of a ``YYMM`` month; atomic, so never handed out twice."""
+        return self.next_sequence(f"complaint_serial:{month_key}")
+
+    def insert(self, case: dict) -> None:
+        try:
+            self.db.cases.insert_one(_to_doc(case))
+        except DuplicateKeyError:
+            raise Conflict(f"complaint {case['number']} already exists") from None
+
+    def insert_many(self, cases: list[dict]) -> None:
+        """Bulk load (benchmarks, migrations); no events are emitted."""
+        if cases:
+            self.db.cases.insert_many([_to_doc(c) for c in cases], ordered=False)
+
+    def get(self, number: str) -> dict | None:
+        return _from_doc(self.db.cases.find_one({"_id": number}))
+
+    def replace(self, case: dict, expected_version: int) -> bool:
+        """Write ``case`` if the stored one is still at ``expected_version``."""
+        result = self.db.cases.replace_one(
+            {"_id": case["number"], "version": expected_version}, _to_doc(case))
+        return result.matched_count == 1
+
+    def set_next_check(self, number: str, version: int, next_check_at) -> bool:
+        """Correct a stale due time without a new version (nothing was decided)."""
+        result = self.db.cases.update_one({"_id": number, "version": version},
+                                          {"$set": {"next_check_at": next_check_at}})
+        return result.matched_count == 1
+
+    def due_query(self, now: datetime) -> dict:
+        return {"next_check_at": {"$gte": EARLIEST_DUE, "$lte": now}}
+
+    def due(self, now: datetime, limit: int) -> list[dict]:
+        """Cases with something falling due by ``now``, earliest first (index ``due``)."""
+        cursor = (self.db.cases.find(self.due_query(now))
+                  .sort("next_check_at", ASCENDING).limit(limit))
+        return [_from_doc(doc) for doc in cursor]
+
+    def explain_due(self, now: datetime, limit: int = 500) -> dict:
+        return (self.db.cases.find(self.due_query(now))
+                .sort("next_check_at", ASCENDING).limit(limit).explain())
+
+    def search(self, *, status=None, department=None, breached=None, since=None,
+               until=None, limit=100) -> list[dict]:
+        query: dict = {}
+        if status:
+            query["status"] = status
+        if department:
+            query["department"] = department
+        if breached is not None:
+            query["breached"] = breached
+        if since or until:
+            query["received_at"] = {k: v for k, v in (("$gte", since), ("$lt", until)) if v}
+        cursor = self.db.cases.find(query).sort("received_at", DESCENDING).limit(limit)
+        return [_from_doc(doc) for doc in cursor]
+
+    # -- aggregations -----------------------------------------------------------------
+    def open_clocks(self) -> list[dict]:
+        """Open clocks grouped by name and state, with the earliest due not yet breached."""
+        return list(self.db.cases.aggregate(
+            stats_pipeline.open_clocks({"status": {"$in": OPEN_STATUSES}})))
+
+    def monthly(self, field: str, start: datetime, end: datetime) -> dict:
+        """The raw groups of the monthly table for cases with ``field`` in [start, end)."""
+        pipeline = stats_pipeline.monthly({field: {"$gte": start, "$lt": end}})
+        return next(iter(self.db.cases.aggregate(pipeline)), {})
+
+    # -- audit of full contact reads ------------------------------------------------
+    def audit_reads(self, actor: dict, numbers: list[str], operation: str) -> None:
+        if not numbers:
+            return
+        now = utcnow()
+        self.db.audit.insert_many([
+            {"at": now, "number": number, "operation": operation,
+             "actor": {"id": actor.get("id"), "role": actor.get("role")},
+             "revealed": ["phone", "email"]}
+            for number in numbers])
+
+    def audit_log(self, number: str | None = None, limit: int = 100) -> list[dict]:
+        query = {"number": number} if number else {}
+        cursor = self.db.audit.find(query, {"_id": 0}).sort("at", DESCENDING).limit(limit)
+        return list(cursor)
+
+
+def _to_doc(case: dict) -> dict:
+    doc = dict(case)
+    doc["_id"] = case["number"]
+    return doc
+
+
+def _from_doc(doc: dict | None) -> dict | None:
+    if doc is None:
+        return None
+    doc = dict(doc)
+    doc.pop("_id", None)
+    return doc
