@@ -16,12 +16,13 @@ from zhidu.errors import Conflict, NotFound
 from zhidu.events import config_timer, on_event
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, jsonable, operation
+from zhidu.rulebook import RuleBook
 from zhidu.schemas import load
 from zhidu.service import ZhiduService
 from zhidu.times import parse_time, utcnow
 
 from . import domain, schemas
-from .providers import Rules
+from .providers import load_rules
 from .store import DormitoryStore
 
 SYSTEM = {"id": "system", "role": "system"}
@@ -30,7 +31,7 @@ SYSTEM = {"id": "system", "role": "system"}
 class DormitoryService(ZhiduService):
     name = "dormitory"
     store = Mongo(DormitoryStore)
-    rules = Rules()
+    rules = RuleBook(load_rules)
     routes = [
         Route("POST", "/rooms", "add_room", status=201),
         Route("GET", "/rooms", "list_rooms"),
