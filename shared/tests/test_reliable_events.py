@@ -103,3 +103,15 @@ def test_a_malformed_event_goes_straight_to_the_dead_letters(flaky, zhidu_config
     publish_event(zhidu_config["AMQP_URI"], bad)
     [letter] = wait_for(lambda: rpc.flaky.dead_letters({}), message="dead letter")
     assert letter["attempts"] == 1 and "correlation_id" in letter["error"]
+
+
+def test_a_request_claim_left_by_a_dead_process_is_taken_over(flaky):
+    _, store = flaky
+    assert store.claim_request("file", "r-1", lease_seconds=0.2) == (True, None)
+    # The process that claimed it dies before completing: a retry is served
+    # once the lease has run out, and its result is what later retries get.
+    wait_for(lambda: store.claim_request("file", "r-1", lease_seconds=0.2) == (True, None),
+             timeout=5, message="claim taken over")
+    store.complete_request("file", "r-1", {"number": "2611-0001"})
+    assert store.claim_request("file", "r-1", lease_seconds=0.2) == \
+        (False, {"number": "2611-0001"})

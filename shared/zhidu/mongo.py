@@ -85,11 +85,13 @@ class Store:
                                              "state": "running"})
 
     # -- request_id idempotency ----------------------------------------------
-    def claim_request(self, operation: str, request_id: str):
+    def claim_request(self, operation: str, request_id: str, lease_seconds: float = 30.0):
         """Reserve a request id; returns the stored result if it already ran.
 
         Returns ``(True, None)`` when the caller must run the operation, or
-        ``(False, result)`` when it ran before.
+        ``(False, result)`` when it ran before. A reservation left by a process
+        that died is taken over once it is older than ``lease_seconds``, so a
+        client's retry after a crash is served rather than refused for ever.
         """
         key = f"{operation}:{request_id}"
         try:
@@ -101,9 +103,15 @@ class Store:
         while True:
             doc = self.db.requests.find_one({"_id": key})
             if doc is None:  # the first attempt failed and released it
-                return self.claim_request(operation, request_id)
+                return self.claim_request(operation, request_id, lease_seconds)
             if doc["state"] == "done":
                 return False, doc["result"]
+            if (utcnow() - doc["at"]).total_seconds() > lease_seconds:
+                taken = self.db.requests.update_one(
+                    {"_id": key, "state": "running", "at": doc["at"]},
+                    {"$set": {"at": utcnow()}})
+                if taken.modified_count:
+                    return True, None
             if time.monotonic() > deadline:
                 raise Conflict(f"request {request_id} is still being processed")
             time.sleep(0.05)

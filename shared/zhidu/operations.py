@@ -17,6 +17,7 @@ from nameko.rpc import rpc
 from pymongo.errors import DuplicateKeyError
 
 from .errors import CONTRACT_ERRORS, Conflict, NotFound, PermissionDenied, ValidationError
+from .config import setting
 from .schemas import load
 from .times import to_iso
 
@@ -100,7 +101,8 @@ def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True)
             request_id = data.get("request_id") if idempotent else None
             if not request_id:
                 return call(self, data)
-            first, stored = self.store.claim_request(fn.__name__, request_id)
+            lease = float(setting(self.config, "ZHIDU_CLAIM_LEASE"))
+            first, stored = self.store.claim_request(fn.__name__, request_id, lease)
             if not first:
                 return stored
             try:
