@@ -49,12 +49,24 @@ class Handling:
         received_at = data["received_at"]
         policy = self.rules.policy
         self.rules.file(data, number=intake.number_for(received_at, 1, policy), actor=actor)
-        serial = self.store.next_serial(intake.counter_key(received_at))
-        outcome = self.rules.file(data, number=intake.number_for(received_at, serial, policy),
-                                  actor=actor)
-        self.store.insert(outcome.case)
+        request_id = data.get("request_id")
+        number = self.store.number_for_request(request_id) if request_id else None
+        if number is None:
+            serial = self.store.next_serial(intake.counter_key(received_at))
+            number = intake.number_for(received_at, serial, policy)
+            if request_id:
+                # Bound to the request before the case exists: a retry after a
+                # crash finishes this number instead of drawing another.
+                number = self.store.bind_request(request_id, number)
+        outcome = self.rules.file(data, number=number, actor=actor)
+        stored = self.store.get(number)
+        if stored is None:
+            self.store.insert(outcome.case)
+            stored = outcome.case
+        # The filing's events have ids fixed by number and version, so emitting
+        # them again on a retry publishes nothing new downstream.
         self.emit(outcome.case, outcome.events, received_at)
-        return outcome.case
+        return stored
 
     def change(self, number: str, command: str, **kwargs) -> dict:
         """Apply ``rules.<command>(case, **kwargs)`` to case ``number``."""

@@ -49,6 +49,18 @@ class ComplaintsStore(Store):
         """The next serial of a ``YYMM`` month; atomic, so never handed out twice."""
         return self.next_sequence(f"complaint_serial:{month_key}")
 
+    def number_for_request(self, request_id: str) -> str | None:
+        doc = self.db.intake_requests.find_one({"_id": request_id})
+        return doc["number"] if doc else None
+
+    def bind_request(self, request_id: str, number: str) -> str:
+        """The number bound to ``request_id``: this one, or an earlier winner's."""
+        try:
+            self.db.intake_requests.insert_one({"_id": request_id, "number": number})
+            return number
+        except DuplicateKeyError:
+            return self.number_for_request(request_id)
+
     def insert(self, case: dict) -> None:
         try:
             self.db.cases.insert_one(_to_doc(case))

@@ -70,6 +70,24 @@ def test_a_retried_intake_returns_the_same_case(desk, event_tap):
     assert [e["data"]["number"] for e in received] == ["2611-0001", "2611-0002"]
 
 
+def test_an_intake_cut_off_by_a_crash_is_finished_by_its_retry(desk, zhidu_config,
+                                                                event_tap):
+    # The first attempt bound its request to a number and died before the
+    # case was written: the retry finishes that number instead of drawing one.
+    from complaints.store import ComplaintsStore
+    from zhidu.testing import service_db
+
+    store = ComplaintsStore(service_db(zhidu_config, "complaints"))
+    assert store.bind_request("intake-crash", "2611-0007") == "2611-0007"
+    with event_tap("complaints") as tap:
+        reply = desk.file(request_id="intake-crash")
+        assert reply["number"] == "2611-0007"
+        [received] = tap.wait("complaints.received")
+    assert received["data"]["number"] == "2611-0007"
+    assert desk.get("2611-0007")["status"] == "received"
+    assert desk.file()["number"] == "2611-0001"  # the counter was not touched
+
+
 def test_major_complaints_are_reported_at_once(desk, event_tap):
     with event_tap("complaints") as tap:
         collective = desk.file(households_affected=3)
