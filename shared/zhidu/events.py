@@ -249,6 +249,7 @@ class Outbox(DependencyProvider):
 
     def __init__(self):
         self.workers = WeakKeyDictionary()
+        self.published: set[str] = set()
 
     def setup(self):
         config = self.container.config
@@ -288,13 +289,27 @@ class Outbox(DependencyProvider):
         for envelope in envelopes:
             self.publisher.publish(envelope, exchange=self.exchange,
                                    routing_key=envelope["type"].split(".", 1)[1])
-        if envelopes:
-            self.store.db.outbox.delete_many({"_id": {"$in": [e["id"] for e in envelopes]}})
+        # Published entries are removed by the relay in one delete a round,
+        # not one each: a write saved per event. If the process dies first,
+        # the relay publishes them again and consumers drop the repeats.
+        self.published.update(e["id"] for e in envelopes)
+
+    def forget_published(self) -> None:
+        done, self.published = self.published, set()
+        if done:
+            self.store.db.outbox.delete_many({"_id": {"$in": list(done)}})
+
+    def stop(self):
+        try:
+            self.forget_published()
+        except Exception:  # the relay of the next start publishes them again
+            log.warning("could not clear published outbox entries at stop", exc_info=True)
 
     def relay(self, older_than_seconds: float | None = None) -> int:
         """Publish what a dead worker left behind; returns how many."""
         from datetime import timedelta
 
+        self.forget_published()
         grace = self.grace_seconds if older_than_seconds is None else older_than_seconds
         cutoff = utcnow() - timedelta(seconds=grace)
         docs = list(self.store.db.outbox.find({"created_at": {"$lte": cutoff}})
