@@ -16,8 +16,8 @@ from bson import ObjectId
 from nameko.rpc import rpc
 from pymongo.errors import DuplicateKeyError
 
-from .errors import CONTRACT_ERRORS, Conflict, NotFound, PermissionDenied, ValidationError
 from .config import setting
+from .errors import CONTRACT_ERRORS, Conflict, NotFound, PermissionDenied, ValidationError
 from .schemas import load
 from .times import to_iso
 
