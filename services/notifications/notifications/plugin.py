@@ -4,6 +4,7 @@ from zhidu.plugins import ServicePlugin
 CONSUMES = (
     "directory.employee_upserted", "directory.employee_departed",
     "penalties.penalty_issued", "penalties.penalty_reversed", "penalties.threshold_reached",
+    "penalties.publication_issued",
     "complaints.major_reported", "complaints.assigned", "complaints.reminder_issued",
     "complaints.escalated", "complaints.sla_warning", "complaints.sla_breached",
     "complaints.delay_investigation_opened",

@@ -83,6 +83,10 @@ class NotificationsService(ZhiduService):
     def on_threshold_reached(self, event):
         self._notify(event)
 
+    @on_event("penalties", "publication_issued")
+    def on_publication_issued(self, event):
+        self._notify(event)
+
     # -- complaints ------------------------------------------------------------------
     @on_event("complaints", "major_reported")
     def on_major_reported(self, event):

@@ -364,3 +364,9 @@ def test_settle_follows_the_schedule(made_before, outcome, state, wait):
     assert recorded_state == state and attempt["at"] == T0 and attempt["ok"] is outcome.ok
     assert next_at == (T0 + timedelta(seconds=wait) if wait else None)
     assert seen == [("webhook", state)]
+
+
+def test_the_monthly_publication_goes_to_the_unit_head(table):
+    recipients = table.recipients("penalties.publication_issued",
+                                  {"unit_head_id": "U9", "unit": "north"}, DIRECTORY)
+    assert recipients[0] == "U9"

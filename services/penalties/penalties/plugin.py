@@ -5,7 +5,7 @@ PLUGIN = ServicePlugin(
     service="penalties.service:PenaltiesService",
     port=8104,
     summary="The yearly penalty and reward ledger per employee, thresholds and appeals.",
-    emits=("penalty_issued", "penalty_reversed", "threshold_reached"),
+    emits=("penalty_issued", "penalty_reversed", "threshold_reached", "publication_issued"),
     consumes=("dormitory.violation_recorded", "attendance.violation_recorded",
               "attendance.violation_withdrawn",
               "complaints.liability_determined", "directory.employee_upserted"),

@@ -63,6 +63,10 @@ class Empty(Payload):
     pass
 
 
+class Sweep(Payload):
+    now = Time(required=True)
+
+
 class PenaltyIssued(Payload):
     entry_id = fields.String(required=True)
     employee_id = fields.String(required=True)
@@ -94,8 +98,21 @@ class ThresholdReached(Payload):
     reason = fields.Dict()
 
 
+class PublicationIssued(Payload):
+    year = fields.Integer(required=True)
+    month = fields.Integer(required=True)
+    covers = fields.String(required=True, metadata={"description": "YYYY-MM published"})
+    unit = fields.String(allow_none=True)
+    unit_head_id = fields.String(allow_none=True)
+    penalty_count = fields.Integer(required=True)
+    points_total = fields.Float(required=True)
+    amount_yuan_total = fields.Integer(required=True)
+    people_count = fields.Integer(required=True)
+
+
 EVENTS = {
     "penalty_issued": PenaltyIssued,
     "penalty_reversed": PenaltyReversed,
     "threshold_reached": ThresholdReached,
+    "publication_issued": PublicationIssued,
 }

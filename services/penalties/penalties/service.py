@@ -1,16 +1,17 @@
 """The penalties service: one ledger per employee per year, fed by events."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from zhidu.config import setting
 from zhidu.errors import Conflict, NotFound, ValidationError
-from zhidu.events import on_event
+from zhidu.events import config_timer, on_event
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, operation
 from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
-from zhidu.times import parse_time, utcnow
+from zhidu.times import local_tz, parse_time, utcnow
 
 from . import schemas
 from .accounts import account
@@ -53,6 +54,7 @@ class PenaltiesService(ZhiduService):
         Route("POST", "/entries/{entry_id}/decision", "decide_appeal"),
         Route("GET", "/publications/{year}/{month}", "publication"),
         Route("GET", "/catalogs", "catalogs"),
+        Route("POST", "/sweep", "sweep"),
     ]
 
     # -- events from the other services ----------------------------------------
@@ -179,6 +181,38 @@ class PenaltiesService(ZhiduService):
         entries = self.store.month_entries(covered_year, covered_month)
         people = self.store.people({e["employee_id"] for e in entries})
         return publication(entries, people, year=year, month=month)
+
+    @operation(schemas.Sweep)
+    def sweep(self, payload):
+        """At the start of each month, publish last month's deductions per unit."""
+        local = payload["now"].astimezone(local_tz())
+        key = f"{local.year}-{local.month:02d}"
+        if self.store.publication_announced(key):
+            return {"announced": []}
+        document = self.publication({"year": local.year, "month": local.month})
+        people = self.store.people({p["employee_id"] for u in document["units"]
+                                    for p in u["people"]})
+        announced = []
+        for unit in document["units"]:
+            heads = Counter(people.get(p["employee_id"], {}).get("unit_head_id")
+                            for p in unit["people"])
+            data = {"year": local.year, "month": local.month,
+                    "covers": "{year}-{month:02d}".format(**document["covers"]),
+                    "unit": unit["unit"], "unit_head_id": heads.most_common(1)[0][0],
+                    "penalty_count": unit["penalty_count"],
+                    "points_total": unit["points_total"],
+                    "amount_yuan_total": unit["amount_yuan_total"],
+                    "people_count": len(unit["people"])}
+            # Two replicas sweeping at once emit the same ids; consumers keep one.
+            self.outbox.emit("publication_issued", data, key=f"{key}:{unit['unit']}")
+            announced.append(unit["unit"])
+        self.outbox.persist()
+        self.store.mark_publication(key)
+        return {"announced": announced}
+
+    @config_timer("ZHIDU_SWEEP_INTERVAL")
+    def sweep_timer(self):
+        self.sweep({"now": utcnow().isoformat()})
 
     @operation(schemas.Empty)
     def catalogs(self, payload):

@@ -1,6 +1,7 @@
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from zhidu.mongo import Store
+from zhidu.times import utcnow
 
 PERSON_FIELDS = ("name", "department", "unit", "team_leader_id", "manager_id",
                  "unit_head_id", "group_leader_id", "monthly_wage_yuan")
@@ -78,6 +79,13 @@ class PenaltiesStore(Store):
 
     def is_withdrawn(self, incident_id: str) -> bool:
         return self.db.withdrawn.find_one({"_id": incident_id}, {"_id": 1}) is not None
+
+    # -- monthly publication ------------------------------------------------------
+    def publication_announced(self, key: str) -> bool:
+        return self.db.publications.find_one({"_id": key}, {"_id": 1}) is not None
+
+    def mark_publication(self, key: str) -> None:
+        self.db.publications.update_one({"_id": key}, {"$set": {"at": utcnow()}}, upsert=True)
 
     # -- thresholds ---------------------------------------------------------------
     def raised_keys(self, employee_id: str) -> list[tuple]:

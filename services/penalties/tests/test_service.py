@@ -175,3 +175,23 @@ def test_a_withdrawn_attendance_violation_is_reversed_even_out_of_order(penaltie
                      message="only the marker booked")
     assert [e["code"] for e in month["entries"] if not e.get("reverses")
             and e["incident_id"] != "A-1"] == ["A01"]
+
+
+def test_the_month_start_sweep_publishes_each_unit_once(penalties, event_tap):
+    rpc = penalties
+    for i, code in enumerate(["D16", "D05"]):
+        rpc.penalties.record_penalty({
+            "employee_id": "W1", "domain": "dormitory", "code": code,
+            "incident_id": f"oct-{i}", "at": "2026-10-20T21:00",
+            "actor": {"id": "INS", "role": "inspector"}})
+    with event_tap("penalties") as tap:
+        first = rpc.penalties.sweep({"now": "2026-11-01T00:05"})
+        again = rpc.penalties.sweep({"now": "2026-11-01T00:06"})
+        [event] = tap.wait("penalties.publication_issued")
+    assert first == {"announced": ["north"]} and again == {"announced": []}
+    assert event["data"] == {
+        "year": 2026, "month": 11, "covers": "2026-10", "unit": "north",
+        "unit_head_id": "UH", "penalty_count": 2, "points_total": 5,
+        "amount_yuan_total": 50, "people_count": 1}
+    document = rpc.penalties.publication({"year": 2026, "month": 11})
+    assert [p["employee_id"] for p in document["units"][0]["people"]] == ["W1"]
