@@ -22,7 +22,10 @@ def violation_event(v: dict) -> dict:
     """The ``attendance.violation_recorded`` data (contract shape)."""
     return {"violation_id": v["violation_id"], "incident_id": v["incident_id"],
             "employee_id": v["employee_id"], "code": v["code"], "points": v["points"],
-            "at": to_iso(v["at"]), "domain": v["domain"], "detail": jsonable(v.get("detail") or {})}
+            "at": to_iso(v["at"]), "domain": v["domain"],
+            # Same shape as the dormitory's event; attendance has no room.
+            "building": None, "room_no": None,
+            "detail": jsonable(v.get("detail") or {})}
 
 
 class Booker:

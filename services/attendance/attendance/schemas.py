@@ -26,6 +26,7 @@ class DefineShift(Payload):
     start = fields.String(required=True, validate=HHMM)
     end = fields.String(required=True, validate=HHMM)
     actor = actor_field()
+    request_id = fields.String(load_default=None, allow_none=True)
 
 
 class Empty(Payload):
@@ -82,6 +83,7 @@ class ReportIncident(Payload):
                              validate=validate.Range(min=1, max=24 * 60))
     note = fields.String(load_default=None, allow_none=True)
     actor = actor_field(required=True)
+    request_id = fields.String(load_default=None, allow_none=True)
 
 
 class CloseDay(Payload):
@@ -157,6 +159,7 @@ class SubmitReport(Payload):
     month = fields.Integer(required=True, validate=MONTH)
     at = Time(required=True)
     actor = actor_field(required=True)
+    request_id = fields.String(load_default=None, allow_none=True)
 
 
 class ReportQuery(Payload):
@@ -176,6 +179,7 @@ class ScheduleMeeting(Payload):
                             validate=validate.Length(min=1, max=5000))
     chair_id = _id()
     actor = actor_field()
+    request_id = fields.String(load_default=None, allow_none=True)
 
 
 class MeetingRef(Payload):
@@ -236,6 +240,8 @@ class ViolationRecorded(Payload):
     points = fields.Integer(required=True)
     at = fields.String(required=True)
     domain = fields.String(required=True, validate=validate.OneOf(["attendance", "meeting"]))
+    building = fields.String(allow_none=True)
+    room_no = fields.String(allow_none=True)
     detail = fields.Dict(load_default=dict)
 
 

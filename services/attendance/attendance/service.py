@@ -119,7 +119,7 @@ class AttendanceService(ZhiduService):
     def catalog(self, payload):
         return self.rules.attendance.catalogue.as_list() + self.rules.meetings.catalogue.as_list()
 
-    @operation(schemas.DefineShift)
+    @operation(schemas.DefineShift, idempotent=True)
     def define_shift(self, payload):
         shift = plan_shift(payload["code"], payload["start"], payload["end"]).as_dict()
         if self.store.insert_shift(shift):
@@ -197,7 +197,7 @@ class AttendanceService(ZhiduService):
                 self.metrics["lateness"].observe(reply["late_minutes"])
         return reply
 
-    @operation(schemas.ReportIncident)
+    @operation(schemas.ReportIncident, idempotent=True)
     def report_incident(self, payload):
         employee_id, at = payload["employee_id"], _ms(payload["at"])
         actor = self._acting(payload["actor"], [employee_id])
@@ -356,7 +356,7 @@ class AttendanceService(ZhiduService):
         return self.booker.absenteeism(payload["employee_id"], payload["as_of"])
 
     # -- the clerk's monthly report ---------------------------------------------------------
-    @operation(schemas.SubmitReport)
+    @operation(schemas.SubmitReport, idempotent=True)
     def submit_monthly_report(self, payload):
         policy, actor = self.rules.attendance, payload["actor"]
         department = payload["department"]
@@ -392,7 +392,7 @@ class AttendanceService(ZhiduService):
                 "status": "not_submitted"}
 
     # -- meetings -------------------------------------------------------------------------------
-    @operation(schemas.ScheduleMeeting)
+    @operation(schemas.ScheduleMeeting, idempotent=True)
     def schedule_meeting(self, payload):
         meeting = plan_meeting(meeting_id=payload["meeting_id"], kind=payload["kind"],
                                start=_ms(payload["start"]),

@@ -58,6 +58,8 @@ class AttendanceStore(Store):
         "absences": [_ix("employee_id", "date")],
         "leaves": [_ix("employee_id", "start"), _ix("status", "start", "end"),
                    _ix("status", "next_approver_role", "submitted_at"),
+                   # An approver's queue across statuses.
+                   _ix("next_approver_role", "_id"),
                    _ix("proof_open", "proof_due"), _ix("employee_id", "status", "end")],
         "reports": [_ix("department", "year", "month")],
         "meetings": [_ix("start")],

@@ -25,6 +25,7 @@ class Employee(Payload):
 
 
 class UpsertEmployee(Employee):
+    request_id = fields.String(load_default=None, allow_none=True, validate=ID)
     actor = actor_field()
 
 

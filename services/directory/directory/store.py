@@ -1,24 +1,39 @@
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from zhidu.mongo import Store
 
+# Kept on the record, not part of the employee others copy.
+BOOKKEEPING = ("departed_at", "departed_by", "updated_by", "announced")
+
 
 class DirectoryStore(Store):
     INDEXES = {
         "employees": [
             IndexModel([("department", ASCENDING), ("unit", ASCENDING)]),
             IndexModel([("unit", ASCENDING)]),
+            # The default listing: people still employed, in id order.
+            IndexModel([("departed_at", ASCENDING), ("_id", ASCENDING)]),
         ],
     }
 
-    def upsert(self, employee: dict) -> tuple[dict, bool]:
-        """Store the employee; returns (employee, changed)."""
-        before = self.db.employees.find_one({"_id": employee["employee_id"]})
-        doc = {k: v for k, v in employee.items() if k != "employee_id"}
-        doc["departed_at"] = before.get("departed_at") if before else None
-        after = self.db.employees.find_one_and_replace(
-            {"_id": employee["employee_id"]}, doc, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        return self._out(after), before is None or self._out(before) != self._out(after)
+    def upsert(self, employee: dict, actor: dict) -> tuple[dict, bool]:
+        """Store the employee's facts; returns (employee, changed).
+
+        Only the facts are set, never the whole document, so a departure
+        recorded meanwhile is not written over.
+        """
+        facts = {k: v for k, v in employee.items() if k != "employee_id"}
+        before = self.db.employees.find_one_and_update(
+            {"_id": employee["employee_id"]},
+            {"$set": facts, "$setOnInsert": {"departed_at": None, "departed_by": None}},
+            upsert=True, return_document=ReturnDocument.BEFORE)
+        changed = before is None or any(before.get(k) != v for k, v in facts.items())
+        if changed:
+            self.db.employees.update_one({"_id": employee["employee_id"]},
+                                         {"$set": {"updated_by": actor}})
+        return self.get(employee["employee_id"]), changed
+
+    def mark_announced(self, employee_id: str, digest: str) -> None:
+        self.db.employees.update_one({"_id": employee_id}, {"$set": {"announced": digest}})
 
     def get(self, employee_id: str) -> dict | None:
         return self._out(self.db.employees.find_one({"_id": employee_id}))
@@ -33,9 +48,9 @@ class DirectoryStore(Store):
             query["departed_at"] = None
         return [self._out(doc) for doc in self.db.employees.find(query).sort("_id", 1)]
 
-    def mark_departed(self, employee_id: str, at) -> dict | None:
+    def mark_departed(self, employee_id: str, at, actor: dict) -> dict | None:
         doc = self.db.employees.find_one_and_update(
-            {"_id": employee_id}, {"$set": {"departed_at": at}},
+            {"_id": employee_id}, {"$set": {"departed_at": at, "departed_by": actor}},
             return_document=ReturnDocument.AFTER)
         return self._out(doc)
 

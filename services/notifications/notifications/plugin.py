@@ -11,7 +11,8 @@ CONSUMES = (
     "attendance.violation_recorded", "attendance.absence_recorded",
     "attendance.dismissal_review_required", "attendance.leave_decided",
     "attendance.leave_converted",
-    "dormitory.violation_recorded",
+    "dormitory.violation_recorded", "dormitory.accommodation_revoked",
+    "attendance.leave_requested",
 )
 
 PLUGIN = ServicePlugin(

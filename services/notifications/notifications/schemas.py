@@ -41,7 +41,7 @@ class Subscribe(Payload):
     event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                               required=True, validate=validate.Length(min=1, max=100))
     secret = fields.String(required=True, validate=validate.Length(min=16, max=256))
-    request_id = fields.String(load_default=None, validate=ID)
+    request_id = fields.String(load_default=None, allow_none=True, validate=ID)
     actor = actor_field()
 
 

@@ -129,6 +129,10 @@ class NotificationsService(ZhiduService):
     def on_dismissal_review_required(self, event):
         self._notify(event)
 
+    @on_event("attendance", "leave_requested")
+    def on_leave_requested(self, event):
+        self._notify(event)
+
     @on_event("attendance", "leave_decided")
     def on_leave_decided(self, event):
         self._notify(event)
@@ -138,6 +142,10 @@ class NotificationsService(ZhiduService):
         self._notify(event)
 
     # -- dormitory -------------------------------------------------------------------
+    @on_event("dormitory", "accommodation_revoked")
+    def on_accommodation_revoked(self, event):
+        self._notify(event)
+
     @on_event("dormitory", "violation_recorded")
     def on_dormitory_violation(self, event):
         self._notify(event)

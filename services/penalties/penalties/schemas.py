@@ -20,7 +20,7 @@ class RecordPenalty(Payload):
     points = fields.Float(load_default=None, allow_none=True)
     amount_yuan = fields.Integer(load_default=None, allow_none=True)
     note = fields.String(load_default=None, allow_none=True)
-    request_id = fields.String(load_default=None, validate=ID)
+    request_id = fields.String(load_default=None, allow_none=True, validate=ID)
     actor = actor_field(required=True)
 
 
@@ -30,6 +30,7 @@ class ServiceStar(Payload):
     month = fields.Integer(required=True, validate=validate.Range(min=1, max=12))
     at = Time(required=True)
     actor = actor_field(required=True)
+    request_id = fields.String(load_default=None, allow_none=True, validate=ID)
 
 
 class AccountQuery(Payload):
@@ -44,6 +45,7 @@ class Appeal(Payload):
     reason = fields.String(required=True, validate=validate.Length(min=1))
     at = Time(load_default=None)
     actor = actor_field(required=True)
+    request_id = fields.String(load_default=None, allow_none=True, validate=ID)
 
 
 class DecideAppeal(Payload):

@@ -153,7 +153,7 @@ class PenaltiesService(ZhiduService):
         return account(payload["employee_id"], entries, self.rules.catalogs,
                        self.rules.policy, year=payload["year"], month=payload["month"])
 
-    @operation(schemas.Appeal)
+    @operation(schemas.Appeal, idempotent=True)
     def appeal(self, payload):
         entry = self._entry(payload["entry_id"])
         appeal = file_appeal(entry, actor=payload["actor"], reason=payload["reason"],
