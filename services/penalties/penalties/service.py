@@ -187,7 +187,9 @@ class PenaltiesService(ZhiduService):
         """At the start of each month, publish last month's deductions per unit."""
         local = payload["now"].astimezone(local_tz())
         key = f"{local.year}-{local.month:02d}"
-        if self.store.publication_announced(key):
+        # Not on the 1st: the last night shift of the month is closed then.
+        publication_day = int(setting(self.config, "ZHIDU_PENALTY_PUBLICATION_DAY", "2"))
+        if local.day < publication_day or self.store.publication_announced(key):
             return {"announced": []}
         document = self.publication({"year": local.year, "month": local.month})
         people = self.store.people({p["employee_id"] for u in document["units"]

@@ -185,10 +185,11 @@ def test_the_month_start_sweep_publishes_each_unit_once(penalties, event_tap):
             "incident_id": f"oct-{i}", "at": "2026-10-20T21:00",
             "actor": {"id": "INS", "role": "inspector"}})
     with event_tap("penalties") as tap:
-        first = rpc.penalties.sweep({"now": "2026-11-01T00:05"})
-        again = rpc.penalties.sweep({"now": "2026-11-01T00:06"})
+        early = rpc.penalties.sweep({"now": "2026-11-01T23:59"})
+        first = rpc.penalties.sweep({"now": "2026-11-02T00:05"})
+        again = rpc.penalties.sweep({"now": "2026-11-02T00:06"})
         [event] = tap.wait("penalties.publication_issued")
-    assert first == {"announced": ["north"]} and again == {"announced": []}
+    assert early == again == {"announced": []} and first == {"announced": ["north"]}
     assert event["data"] == {
         "year": 2026, "month": 11, "covers": "2026-10", "unit": "north",
         "unit_head_id": "UH", "penalty_count": 2, "points_total": 5,
