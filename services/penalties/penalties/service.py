@@ -115,6 +115,10 @@ class PenaltiesService(ZhiduService):
             incident["reporting_line"] = {"manager_id": head}
         ledger = self.ledger
         ledger.commit(book(incident, self.rules.catalogs, ledger.context(data["employee_id"])))
+        # A withdrawal handled while this booking ran found nothing to reverse;
+        # it marked the violation first, so looking again now catches it.
+        if self.store.is_withdrawn(data["violation_id"]):
+            ledger.reverse_incident(data["violation_id"], "withdrawn at its source")
 
     # -- operations -------------------------------------------------------------
     @operation(schemas.RecordPenalty, idempotent=True)
