@@ -61,11 +61,13 @@ class Handling:
         outcome = self.rules.file(data, number=number, actor=actor)
         stored = self.store.get(number)
         if stored is None:
-            self.store.insert(outcome.case)
+            batches = pending_batches({}, outcome, received_at)
+            self.store.insert(outcome.case, announce=batches)
             stored = outcome.case
         # The filing's events have ids fixed by number and version, so emitting
         # them again on a retry publishes nothing new downstream.
         self.emit(outcome.case, outcome.events, received_at)
+        self.announce(outcome.case, [])
         return stored
 
     def change(self, number: str, command: str, **kwargs) -> dict:
@@ -78,13 +80,44 @@ class Handling:
             if case is None:
                 raise NotFound(f"complaint {number} not found")
             outcome = decide(case, **kwargs)
-            if self.store.replace(outcome.case, expected_version=case["version"]):
+            batches = pending_batches(case, outcome, kwargs.get("at"))
+            if self.store.replace(outcome.case, expected_version=case["version"],
+                                  announce=batches):
                 self.emit(outcome.case, outcome.events, kwargs.get("at"))
+                self.announce(outcome.case, case.get("_announce") or [])
                 return outcome.case
         raise Conflict(f"complaint {number} is being changed by others; try again")
+
+    def announce(self, case: dict, earlier: list[dict]) -> None:
+        """Publish what earlier writers left behind, then clear the record.
+
+        A change is written together with its events (``announce`` in the
+        case document). Once they are in the outbox the record is cleared; a
+        writer that died before that leaves it for the next change of the case
+        or for the sweep, which emit it again under the same ids.
+        """
+        for batch in earlier:
+            self.emit_batch(case["number"], batch)
+        self.outbox.persist()
+        self.store.clear_announcements(case["number"], case["version"])
+
+    def emit_batch(self, number: str, batch: dict) -> None:
+        key = f"{number}:{batch['version']}"
+        for position, event in enumerate(batch["events"]):
+            self.outbox.emit(event["type"], event["data"], key=f"{key}:{position}",
+                             at=batch.get("at"))
 
     def emit(self, case: dict, events: list[dict], at: datetime | None) -> None:
         key = f"{case['number']}:{case['version']}"
         for position, event in enumerate(events):
             self.outbox.emit(event["type"], event["data"], key=f"{key}:{position}", at=at)
         monitoring.count_events(self.metrics, case, events)
+
+
+def pending_batches(case: dict, outcome, at) -> list[dict]:
+    """What the new version must carry: earlier unpublished batches, then its own."""
+    batches = list(case.get("_announce") or [])
+    if outcome.events:
+        batches.append({"version": outcome.case["version"], "at": at,
+                        "events": outcome.events})
+    return batches

@@ -6,7 +6,7 @@ never both apply a decision taken on the same state.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
@@ -37,6 +37,8 @@ class ComplaintsStore(Store):
             IndexModel([("received_at", DESCENDING)], name="received"),
             # The monthly statistics select the cases concluded in the month.
             IndexModel([("concluded_at", ASCENDING)], name="concluded"),
+            # Writers that died between a change and publishing its events.
+            IndexModel([("announce_due", ASCENDING)], name="announce"),
         ],
         "audit": [
             IndexModel([("number", ASCENDING), ("at", DESCENDING)], name="number"),
@@ -61,9 +63,9 @@ class ComplaintsStore(Store):
         except DuplicateKeyError:
             return self.number_for_request(request_id)
 
-    def insert(self, case: dict) -> None:
+    def insert(self, case: dict, announce: list[dict] | None = None) -> None:
         try:
-            self.db.cases.insert_one(_to_doc(case))
+            self.db.cases.insert_one(_to_doc(case, announce))
         except DuplicateKeyError:
             raise Conflict(f"complaint {case['number']} already exists") from None
 
@@ -75,11 +77,27 @@ class ComplaintsStore(Store):
     def get(self, number: str) -> dict | None:
         return _from_doc(self.db.cases.find_one({"_id": number}))
 
-    def replace(self, case: dict, expected_version: int) -> bool:
-        """Write ``case`` if the stored one is still at ``expected_version``."""
+    def replace(self, case: dict, expected_version: int,
+                announce: list[dict] | None = None) -> bool:
+        """Write ``case`` if the stored one is still at ``expected_version``.
+
+        ``announce`` — the event batches not yet known to be published — is
+        written in the same document, so a case can never change without the
+        events that say so being on record (see ``Handling.announce``).
+        """
         result = self.db.cases.replace_one(
-            {"_id": case["number"], "version": expected_version}, _to_doc(case))
+            {"_id": case["number"], "version": expected_version},
+            _to_doc(case, announce))
         return result.matched_count == 1
+
+    def clear_announcements(self, number: str, version: int) -> None:
+        self.db.cases.update_one({"_id": number, "version": version},
+                                 {"$unset": {"announce": "", "announce_due": ""}})
+
+    def unannounced(self, now: datetime, limit: int) -> list[dict]:
+        """Cases whose events a dead writer left unpublished (index ``announce``)."""
+        query = {"announce_due": {"$gte": EARLIEST_DUE, "$lte": now}}
+        return [_from_doc(doc) for doc in self.db.cases.find(query).limit(limit)]
 
     def set_next_check(self, number: str, version: int, next_check_at) -> bool:
         """Correct a stale due time without a new version (nothing was decided)."""
@@ -142,15 +160,28 @@ class ComplaintsStore(Store):
         return list(cursor)
 
 
-def _to_doc(case: dict) -> dict:
-    doc = dict(case)
+# A writer that has not cleared its announcement this long after writing it
+# has died; the sweep publishes for it.
+ANNOUNCE_GRACE = timedelta(seconds=30)
+
+
+def _to_doc(case: dict, announce: list[dict] | None = None) -> dict:
+    doc = {k: v for k, v in case.items() if k != "_announce"}
     doc["_id"] = case["number"]
+    if announce:
+        doc["announce"] = announce
+        doc["announce_due"] = utcnow() + ANNOUNCE_GRACE
     return doc
 
 
 def _from_doc(doc: dict | None) -> dict | None:
+    """The case; unpublished event batches ride along as ``_announce``."""
     if doc is None:
         return None
     doc = dict(doc)
     doc.pop("_id", None)
+    doc.pop("announce_due", None)
+    pending = doc.pop("announce", None)
+    if pending:
+        doc["_announce"] = pending
     return doc

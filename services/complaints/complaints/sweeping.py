@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .handling import CAS_ATTEMPTS, Handling, backoff
+from .handling import CAS_ATTEMPTS, Handling, backoff, pending_batches
 
 DEFAULT_BATCH = 200
 # A sweep stops after this many cases and leaves the rest to the next tick,
@@ -29,11 +29,15 @@ class SweepReport:
     updated: int = 0
     events: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    republished: int = 0  # cases whose events a dead writer had left unpublished
 
     def as_dict(self) -> dict:
-        return {"now": self.now, "cases": self.cases, "updated": self.updated,
-                "events": dict(sorted(self.events.items())),
-                "seconds": round(self.seconds, 6)}
+        out = {"now": self.now, "cases": self.cases, "updated": self.updated,
+               "events": dict(sorted(self.events.items())),
+               "seconds": round(self.seconds, 6)}
+        if self.republished:
+            out["republished"] = self.republished
+        return out
 
 
 def sweep(handling: Handling, now: datetime, *, batch: int = DEFAULT_BATCH,
@@ -42,6 +46,10 @@ def sweep(handling: Handling, now: datetime, *, batch: int = DEFAULT_BATCH,
     so a crash mid-sweep loses no event of a case already written."""
     started = time.perf_counter()
     report = SweepReport(now=now)
+    # First what writers that died left unpublished (index ``announce``).
+    for case in handling.store.unannounced(now, batch):
+        handling.announce(case, case["_announce"])
+        report.republished += 1
     while report.cases < max_cases:
         due = handling.store.due(now, min(batch, max_cases - report.cases))
         progressed = False
@@ -81,7 +89,9 @@ def _sweep_case(handling: Handling, case: dict, now: datetime) -> list[dict] | N
                 # A stale due time would bring the case back every sweep.
                 store.set_next_check(number, case["version"], outcome.case["next_check_at"])
             return []
-        if store.replace(outcome.case, expected_version=case["version"]):
+        batches = pending_batches(case, outcome, now)
+        if store.replace(outcome.case, expected_version=case["version"], announce=batches):
             handling.emit(outcome.case, outcome.events, now)
+            handling.announce(outcome.case, case.get("_announce") or [])
             return outcome.events
     return None

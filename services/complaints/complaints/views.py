@@ -30,7 +30,7 @@ def filed(case: dict) -> dict:
 
 def full(case: dict, role: str | None, policy: Policy) -> dict:
     """The whole case — history, clocks, escalation — as ``role`` may see it."""
-    out = dict(case)
+    out = {k: v for k, v in case.items() if not k.startswith("_")}
     out["complainant"] = masking.mask_complainant(case.get("complainant"), role, policy)
     out["deadlines"] = sla.deadlines(case)
     return out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from complaints import sweeping
@@ -10,6 +11,7 @@ from complaints.stats import summarise_cases
 from complaints.store import ComplaintsStore
 from zhidu.config import database_name
 from zhidu.mongo import connect
+from zhidu.times import utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +27,9 @@ class RecordingOutbox:
 
     def emit(self, event_type, data, *, key=None, at=None):
         self.envelopes.append({"type": event_type, "data": data, "key": key})
+
+    def persist(self):
+        self.persisted = len(self.envelopes)
 
 
 @pytest.fixture
@@ -154,3 +159,52 @@ def test_a_sweep_that_lost_the_race_emits_nothing(store, filed, rules, t):
     assert loser.envelopes == []
     assert store.get("2611-0001")["version"] == stale["version"] + 1
     assert sweeping.sweep(Handling(store, rules, loser), now).cases == 0
+
+
+def _crash_after_write(store, rules, case, command, when, **kwargs):
+    """A writer that stored its change and died before publishing its events."""
+    from complaints.handling import pending_batches
+
+    outcome = getattr(rules, command)(case, at=when, actor={"id": "s1", "role": "staff"},
+                                      **kwargs)
+    assert outcome.events
+    assert store.replace(outcome.case, expected_version=case["version"],
+                         announce=pending_batches(case, outcome, when))
+    return outcome
+
+
+def test_events_a_dead_writer_left_are_published_by_the_next_change(store, filed, rules,
+                                                                     t):
+    store.insert(filed("2026-11-13 10:00", number="2611-0001"))
+    crashed = _crash_after_write(store, rules, store.get("2611-0001"), "decide_validity",
+                                 t("2026-11-13 10:10"), valid=True, reason="ok")
+    outbox = RecordingOutbox()
+    Handling(store, rules, outbox).change("2611-0001", "assign", at=t("2026-11-13 10:20"),
+                                          actor={"id": "s1", "role": "staff"},
+                                          department="service", owner_id="e1")
+    version = crashed.case["version"]
+    keys = [e["key"] for e in outbox.envelopes]
+    # The dead writer's events come again, under the ids they would have had.
+    assert [f"2611-0001:{version}:{i}" for i in range(len(crashed.events))] == \
+        keys[-len(crashed.events):]
+    assert {e["type"] for e in outbox.envelopes} >= {e["type"] for e in crashed.events}
+    assert "_announce" not in store.get("2611-0001")
+
+
+def test_the_sweep_publishes_for_a_writer_that_died(store, filed, rules, t):
+    store.insert(filed("2026-11-13 10:00", number="2611-0001"))
+    crashed = _crash_after_write(store, rules, store.get("2611-0001"), "decide_validity",
+                                 t("2026-11-13 10:10"), valid=True, reason="ok")
+    outbox = RecordingOutbox()
+    # Not yet: the writer may still be alive and about to publish.
+    early = sweeping.sweep(Handling(store, rules, outbox), t("2026-11-13 10:10"))
+    assert early.republished == 0
+    late = sweeping.sweep(Handling(store, rules, outbox), utcnow() + timedelta(minutes=5))
+    assert late.republished == 1
+    version = crashed.case["version"]
+    assert {e["key"] for e in outbox.envelopes} >= {
+        f"2611-0001:{version}:{i}" for i in range(len(crashed.events))}
+    assert "_announce" not in store.get("2611-0001")
+    again = sweeping.sweep(Handling(store, rules, RecordingOutbox()),
+                           utcnow() + timedelta(minutes=5))
+    assert again.republished == 0
