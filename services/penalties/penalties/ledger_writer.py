@@ -71,18 +71,18 @@ class LedgerWriter:
                              raised=self.store.raised_keys(employee_id),
                              context=self.context(employee_id))
         for threshold in due:
-            # What a threshold books (the worst-of-month fine) is written
-            # before the threshold itself, so a crash between them cannot
-            # leave a raised threshold without its fine.
+            # Everything a threshold implies — the fine it books, its event —
+            # is stored before the threshold is recorded as raised: a crash in
+            # between makes it due again, and the repeat has the same ids.
             if threshold["entries"]:
                 self.commit(threshold["entries"], check_thresholds=False)
-            if not self.store.record_threshold(threshold):
-                continue
             self.outbox.emit("threshold_reached", jsonable({
                 "employee_id": employee_id, "kind": threshold["kind"],
                 "year": threshold["year"], "month": threshold["month"],
                 "at": threshold["at"], "reason": threshold["reason"]}),
                 key=threshold["threshold_id"])
+            self.outbox.persist()
+            self.store.record_threshold(threshold)
 
     def reverse(self, reversals: list[dict]) -> list[dict]:
         """Append reversing entries and announce each."""

@@ -169,6 +169,8 @@ class PenaltiesService(ZhiduService):
     @operation(schemas.DecideAppeal)
     def decide_appeal(self, payload):
         entry = self._entry(payload["entry_id"])
+        if _same_decision(entry.get("appeal") or {}, payload):
+            return self._finish_decision(entry, payload)
         appeal, reversals = decide_appeal(
             entry, upheld=payload["upheld"], actor=payload["actor"],
             at=payload["at"] or utcnow(), note=payload["note"],
@@ -177,6 +179,19 @@ class PenaltiesService(ZhiduService):
             raise Conflict("the appeal was decided meanwhile; the decision is final")
         self.ledger.reverse(reversals)
         return {"entry": self._entry(entry["entry_id"]), "reversals": reversals}
+
+    def _finish_decision(self, entry: dict, payload: dict) -> dict:
+        """A repeat of a decision already taken (a retry after a crash, say):
+        append and announce whatever it implied and is not yet in the ledger."""
+        appeal = entry["appeal"]
+        reversals = []
+        if appeal["status"] == "upheld":
+            _, reversals = decide_appeal(
+                {**entry, "appeal": {**appeal, "status": "pending"}}, upheld=True,
+                actor=payload["actor"], at=appeal["decided_at"],
+                note=appeal.get("decision_note"),
+                related=self.store.incident_entries(entry["incident_id"]))
+        return {"entry": entry, "reversals": self.ledger.reverse(reversals)}
 
     @operation(schemas.Period)
     def publication(self, payload):
@@ -234,6 +249,12 @@ class PenaltiesService(ZhiduService):
         if entry is None:
             raise NotFound(f"ledger entry {entry_id} not found")
         return entry
+
+
+def _same_decision(appeal: dict, payload: dict) -> bool:
+    decided = appeal.get("status") in ("upheld", "rejected")
+    return (decided and (appeal.get("decided_by") or {}).get("id") == payload["actor"]["id"]
+            and (appeal["status"] == "upheld") == payload["upheld"])
 
 
 def _where(data: dict) -> str | None:

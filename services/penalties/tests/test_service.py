@@ -198,3 +198,30 @@ def test_the_month_start_sweep_publishes_each_unit_once(penalties, event_tap):
         "amount_yuan_total": 50, "people_count": 1}
     document = rpc.penalties.publication({"year": 2026, "month": 11})
     assert [p["employee_id"] for p in document["units"][0]["people"]] == ["W1"]
+
+
+def test_a_decision_repeated_after_a_crash_books_its_reversal(penalties, zhidu_config,
+                                                              event_tap):
+    rpc = penalties
+    [entry] = rpc.penalties.record_penalty({
+        "employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "x9",
+        "at": "2026-11-03T21:00", "actor": {"id": "INS", "role": "inspector"}})["entries"]
+    rpc.penalties.appeal({"entry_id": entry["entry_id"], "reason": "not me",
+                          "actor": {"id": "W1", "role": "staff"}})
+    # The GM's first attempt recorded the decision and died before the reversal.
+    from penalties.store import PenaltiesStore
+    from zhidu.times import utcnow
+
+    store = PenaltiesStore(service_db(zhidu_config, "penalties"))
+    stored = store.entry(entry["entry_id"])
+    assert store.set_appeal(entry["entry_id"], {
+        **stored["appeal"], "status": "upheld", "decided_by": {"id": "GM", "role": "gm"},
+        "decided_at": utcnow(), "decision_note": None}, "pending")
+    assert account(rpc, "W1", 11)["penalty_count"] == 1
+    with event_tap("penalties") as tap:
+        again = rpc.penalties.decide_appeal({"entry_id": entry["entry_id"], "upheld": True,
+                                             "actor": {"id": "GM", "role": "gm"}})
+        [event] = tap.wait("penalties.penalty_reversed")
+    assert [r["reverses"] for r in again["reversals"]] == [entry["entry_id"]]
+    assert event["data"]["reverses"] == entry["entry_id"]
+    assert account(rpc, "W1", 11)["penalty_count"] == 0
