@@ -120,7 +120,12 @@ class DormitoryService(ZhiduService):
         bed = self.store.bed_of(employee_id)
         if bed is None:
             self._known(employee_id)
-            raise Conflict(f"employee {employee_id} has no bed")
+            done = self.store.release_of(employee_id, payload["at"], payload["reason"])
+            if done is None:
+                raise Conflict(f"employee {employee_id} has no bed")
+            # The same release again (a retry after a crash): announce it again,
+            # under the same id, rather than refuse it.
+            return self._announce_release(done)
         domain.check_release_time(bed["since"], payload["at"])
         return self._release(bed, payload["at"], payload["reason"], payload["actor"])
 
@@ -309,9 +314,12 @@ class DormitoryService(ZhiduService):
     def _release(self, bed: dict, at, reason: str, actor: dict) -> dict:
         stay, _ = self.store.release(bed, at, reason, actor)
         self.store.drop_leader(bed["room_id"], bed["employee_id"])
+        return self._announce_release(stay)
+
+    def _announce_release(self, stay: dict) -> dict:
         event = dict(_assignment_view(stay), since=stay["since"], at=stay["until"],
                      reason=stay["release_reason"])
-        self.outbox.emit("bed_released", jsonable(event), key=bed["_id"])
+        self.outbox.emit("bed_released", jsonable(event), key=stay["_id"])
         return event
 
     def _emit_violation(self, violation: dict) -> None:

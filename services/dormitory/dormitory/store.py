@@ -170,6 +170,11 @@ class DormitoryStore(Store):
         deleted = self.db.beds.delete_one({"_id": bed["_id"]}).deleted_count
         return stay, bool(deleted)
 
+    def release_of(self, employee_id: str, at: datetime, reason: str) -> dict | None:
+        """The stay a release at ``at`` for ``reason`` ended, if there was one."""
+        return self.db.stays.find_one({"employee_id": employee_id, "until": at,
+                                       "release_reason": reason})
+
     def stays_in_room(self, room_id: str, moment: datetime) -> list[Stay]:
         """Stays in the room that may cover ``moment``: current beds and past ones."""
         current = self.db.beds.find({"room_id": room_id})

@@ -84,8 +84,13 @@ def test_capacity_and_gender_are_enforced(dorm, event_tap):
         assert dorm.assign("E3", at="2026-11-21T10:00", bed_no=2)["bed_no"] == 2
         assert "has no bed" in refused(dorm.rpc.release_bed, {
             "employee_id": "E2", "at": "2026-11-22T09:00", "reason": "x"}, "Conflict")
+        # The same release again (a retry after a crash) is announced again,
+        # under the same id, not refused.
+        assert dorm.rpc.release_bed({"employee_id": "E2", "at": "2026-11-21T09:00",
+                                     "reason": "moved to another site"}) == released
         assigned = tap.wait("dormitory.bed_assigned", 4)
-        [gone] = tap.wait("dormitory.bed_released")
+        gone, repeat = tap.wait("dormitory.bed_released", 2)
+        assert gone["id"] == repeat["id"]
     # The repeat re-announced E1's assignment under the same event id.
     assert len(assigned) == 4 and len({e["id"] for e in assigned}) == 3
     assert [e["data"]["employee_id"] for e in assigned] == ["E1", "E2", "E1", "E3"]
