@@ -275,9 +275,11 @@ class AttendanceService(ZhiduService):
     def decide_leave(self, payload):
         leave = self._leave(payload["leave_id"])
         actor = self._acting(payload["actor"], [leave["employee_id"]])
-        account = self.store.seniority_account(leave["employee_id"],
-                                               int(leave["start"][:4])) \
-            if leave["type"] == "seniority" else None
+        if _repeats_last_approval(leave, actor, payload):
+            # The same decision again (a retry after a crash): finish what it
+            # implied instead of refusing it as already taken.
+            return self._decided(leave, actor)
+        account = self._seniority(leave)
         updated = decide_leave(leave, approve=payload["approve"], actor=actor,
                                at=payload["at"], policy=self.rules.attendance,
                                calendar=self.rules.calendar, seniority_account=account,
@@ -286,20 +288,31 @@ class AttendanceService(ZhiduService):
             updated["proof_open"] = False
         if not self.store.replace_leave(updated):
             raise Conflict(f"leave {leave['leave_id']} was decided by someone else meanwhile")
-        if updated["status"] != "pending":
+        return self._decided(updated, actor)
+
+    def _seniority(self, leave: dict) -> dict | None:
+        if leave["type"] != "seniority":
+            return None
+        return self.store.seniority_account(leave["employee_id"], int(leave["start"][:4]))
+
+    def _decided(self, leave: dict, actor: dict) -> dict:
+        """Everything a stored decision implies; each step is safe to repeat."""
+        if leave["status"] != "pending":
             self.outbox.emit("leave_decided", dict(
-                _leave_event(updated), decided_at=to_iso(updated["decided_at"]),
+                _leave_event(leave), decided_at=to_iso(leave["decided_at"]),
                 decided_by={"id": actor.get("id"), "role": actor.get("role")}),
                 key=f"{leave['leave_id']}:decided")
-        if updated["status"] == "approved":
-            if account is not None:
-                self.store.save_seniority_account(apply_leave(account, updated,
-                                                              self.rules.attendance))
+        if leave["status"] == "approved":
+            account = self._seniority(leave)
+            if account is not None and leave["leave_id"] not in account.get("applied", []):
+                booked = apply_leave(account, leave, self.rules.attendance)
+                booked["applied"] = [*account.get("applied", []), leave["leave_id"]]
+                self.store.save_seniority_account(booked)
             # Days already closed inside the leave lose their absences now.
             for day in self.store.evaluated_dates(leave["employee_id"], leave["start"],
                                                   leave["end"]):
                 self.closer.close(date.fromisoformat(day), [leave["employee_id"]])
-        return dict(updated, approver_role=updated["next_approver_role"])
+        return dict(leave, approver_role=leave["next_approver_role"])
 
     @operation(schemas.AttachProof)
     def attach_sick_proof(self, payload):
@@ -519,3 +532,10 @@ def _leave_event(leave: dict) -> dict:
             "type": leave["type"], "start": leave["start"], "end": leave["end"],
             "days": leave["days"], "status": leave["status"],
             "emergency": bool(leave.get("emergency"))}
+
+
+def _repeats_last_approval(leave: dict, actor: dict, payload: dict) -> bool:
+    last = leave["approvals"][-1] if leave.get("approvals") else None
+    return (last is not None and last["actor_id"] == actor.get("id")
+            and (last["decision"] == "approved") == payload["approve"]
+            and as_utc(last["at"]) == as_utc(_ms(payload["at"])))

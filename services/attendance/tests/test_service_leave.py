@@ -61,6 +61,11 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         assert done["status"] == "approved" and done["approver_role"] is None
         [decided] = tap.wait("attendance.leave_decided")
         assert decided["data"]["status"] == "approved"
+        # The last decision again (a retry after a crash) finishes, not fails:
+        # its event comes again under the same id.
+        assert decide(dict(base, actor=GROUP))["status"] == "approved"
+        first, repeat = tap.wait("attendance.leave_decided", 2)
+        assert first["id"] == repeat["id"]
         # Decided records are immutable: a further decision is a conflict.
         refused(decide, dict(base, approve=False, actor=GM), "Conflict")
         refused(rpc.attendance.request_leave, {
