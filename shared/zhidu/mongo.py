@@ -123,6 +123,22 @@ class Store:
     def release_request(self, operation: str, request_id: str) -> None:
         self.db.requests.delete_one({"_id": f"{operation}:{request_id}", "state": "running"})
 
+    # -- copies of other services' records --------------------------------------
+    def copy_newer(self, collection: str, key: str, fields: dict, as_of) -> bool:
+        """Keep a copy of another service's record, unless a newer one is here.
+
+        Events can arrive out of order (a retried one overtakes the next), so
+        the copy remembers the time of the event it came from and an older
+        event never writes over a newer one. Returns whether it was applied.
+        """
+        try:
+            self.db[collection].update_one(
+                {"_id": key, "$or": [{"copied_at": {"$lt": as_of}}, {"copied_at": None}]},
+                {"$set": {**fields, "copied_at": as_of}}, upsert=True)
+            return True
+        except DuplicateKeyError:  # the record exists with a newer copy
+            return False
+
     # -- counters --------------------------------------------------------------
     def next_sequence(self, name: str) -> int:
         """Atomic counter; unique under concurrent callers."""

@@ -507,7 +507,7 @@ class AttendanceService(ZhiduService):
 
     @on_event("directory", "employee_upserted")
     def on_employee_upserted(self, envelope):
-        self.store.upsert_employee(envelope["data"])
+        self.store.upsert_employee(envelope["data"], parse_time(envelope["time"]))
 
     @on_event("directory", "employee_departed")
     def on_employee_departed(self, envelope):

@@ -67,12 +67,10 @@ class AttendanceStore(Store):
     }
 
     # -- directory copy -----------------------------------------------------------
-    def upsert_employee(self, employee: dict) -> None:
-        doc = {k: employee.get(k) for k in (
+    def upsert_employee(self, employee: dict, as_of) -> None:
+        self.copy_newer("employees", employee["employee_id"], {k: employee.get(k) for k in (
             "name", "department", "unit", "role", "manager_id", "team_leader_id",
-            "unit_head_id", "group_leader_id", "hired_on")}
-        self.db.employees.update_one({"_id": employee["employee_id"]}, {"$set": doc},
-                                     upsert=True)
+            "unit_head_id", "group_leader_id", "hired_on")}, as_of)
 
     def mark_departed(self, employee_id: str, at: datetime) -> None:
         self.db.employees.update_one({"_id": employee_id}, {"$set": {"departed_at": at}},

@@ -60,7 +60,7 @@ class PenaltiesService(ZhiduService):
     # -- events from the other services ----------------------------------------
     @on_event("directory", "employee_upserted")
     def on_employee_upserted(self, envelope):
-        self.store.upsert_person(envelope["data"])
+        self.store.upsert_person(envelope["data"], parse_time(envelope["time"]))
 
     @on_event("dormitory", "violation_recorded")
     def on_dormitory_violation(self, envelope):

@@ -19,10 +19,9 @@ class PenaltiesStore(Store):
     }
 
     # -- people (the directory's copy) ----------------------------------------
-    def upsert_person(self, employee: dict) -> None:
-        doc = {k: employee.get(k) for k in PERSON_FIELDS}
-        self.db.people.update_one({"_id": employee["employee_id"]}, {"$set": doc},
-                                  upsert=True)
+    def upsert_person(self, employee: dict, as_of) -> None:
+        self.copy_newer("people", employee["employee_id"],
+                        {k: employee.get(k) for k in PERSON_FIELDS}, as_of)
 
     def people(self, ids) -> dict[str, dict]:
         return {doc.pop("_id"): doc for doc in self.db.people.find({"_id": {"$in": list(ids)}})}

@@ -225,3 +225,22 @@ def test_a_decision_repeated_after_a_crash_books_its_reversal(penalties, zhidu_c
     assert [r["reverses"] for r in again["reversals"]] == [entry["entry_id"]]
     assert event["data"]["reverses"] == entry["entry_id"]
     assert account(rpc, "W1", 11)["penalty_count"] == 0
+
+
+def test_an_older_directory_event_never_overwrites_a_newer_copy(penalties, zhidu_config):
+    from datetime import datetime, timezone
+
+    people = service_db(zhidu_config, "penalties").people
+    newer = make_envelope("directory", "employee_upserted",
+                          dict(WORKER, employee_id="W7", monthly_wage_yuan=5000),
+                          at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    older = make_envelope("directory", "employee_upserted",
+                          dict(WORKER, employee_id="W7", monthly_wage_yuan=3000),
+                          at=datetime(2026, 11, 10, tzinfo=timezone.utc))
+    publish_event(zhidu_config["AMQP_URI"], newer)
+    wait_for(lambda: people.find_one({"_id": "W7"}), message="W7 copied")
+    publish_event(zhidu_config["AMQP_URI"], older)
+    claims = service_db(zhidu_config, "penalties").processed_events
+    wait_for(lambda: claims.find_one({"_id": f"on_employee_upserted:{older['id']}",
+                                      "state": "done"}), message="older event handled")
+    assert people.find_one({"_id": "W7"})["monthly_wage_yuan"] == 5000
