@@ -124,19 +124,21 @@ class Store:
         self.db.requests.delete_one({"_id": f"{operation}:{request_id}", "state": "running"})
 
     # -- copies of other services' records --------------------------------------
-    def copy_newer(self, collection: str, key: str, fields: dict, as_of) -> bool:
+    def copy_newer(self, collection: str, key: str, fields: dict, as_of,
+                   stamp: str = "copied_at") -> bool:
         """Keep a copy of another service's record, unless a newer one is here.
 
         Events can arrive out of order (a retried one overtakes the next), so
-        the copy remembers the time of the event it came from and an older
-        event never writes over a newer one. Returns whether it was applied.
+        the copy remembers the time of the event it came from (``stamp``) and
+        an older event never writes over a newer one. Returns whether it was
+        applied.
         """
         try:
             self.db[collection].update_one(
-                {"_id": key, "$or": [{"copied_at": {"$lt": as_of}}, {"copied_at": None}]},
-                {"$set": {**fields, "copied_at": as_of}}, upsert=True)
+                {"_id": key, "$or": [{stamp: {"$lte": as_of}}, {stamp: None}]},
+                {"$set": {**fields, stamp: as_of}}, upsert=True)
             return True
-        except DuplicateKeyError:  # the record exists with a newer copy
+        except DuplicateKeyError:  # the filter missed a newer copy; the upsert collided
             return False
 
     # -- counters --------------------------------------------------------------

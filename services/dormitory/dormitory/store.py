@@ -100,14 +100,7 @@ class DormitoryStore(Store):
         publication time) decides which one wins.
         """
         fields = {k: v for k, v in data.items() if k != "employee_id"}
-        fields["copied_at"] = published
-        try:
-            self.db.employees.update_one(
-                {"_id": data["employee_id"], "$or": [
-                    {"copied_at": {"$lte": published}}, {"copied_at": None}]},
-                {"$set": fields}, upsert=True)
-        except DuplicateKeyError:
-            pass  # a newer copy is stored: the filter missed and the upsert collided
+        self.copy_newer("employees", data["employee_id"], fields, published)
 
     def mark_departed(self, employee_id: str, at: datetime, due: datetime) -> None:
         """Arm the move-out deadline, unless D01 was already booked for this person."""

@@ -39,8 +39,7 @@ class NotificationsStore(Store):
     def upsert_person(self, employee_id: str, data: dict, as_of) -> bool:
         """Keep the newest version; an older event arriving late changes nothing."""
         doc = {field: data.get(field) for field in PERSON_FIELDS}
-        doc["as_of"] = as_of
-        return self._newer_wins("people", employee_id, doc, as_of)
+        return self.copy_newer("people", employee_id, doc, as_of, stamp="as_of")
 
     def mark_departed(self, employee_id: str, at) -> None:
         self.db.people.update_one({"_id": employee_id}, {"$set": {"departed_at": at}},
@@ -48,17 +47,8 @@ class NotificationsStore(Store):
 
     def remember_case(self, number: str, owner_id: str | None, department: str | None,
                       as_of) -> bool:
-        doc = {"owner_id": owner_id, "department": department, "as_of": as_of}
-        return self._newer_wins("cases", number, doc, as_of)
-
-    def _newer_wins(self, collection: str, key: str, doc: dict, as_of) -> bool:
-        try:
-            self.db[collection].update_one(
-                {"_id": key, "$or": [{"as_of": {"$lte": as_of}}, {"as_of": None}]},
-                {"$set": doc}, upsert=True)
-            return True
-        except DuplicateKeyError:  # a newer version is already there
-            return False
+        doc = {"owner_id": owner_id, "department": department}
+        return self.copy_newer("cases", number, doc, as_of, stamp="as_of")
 
     def people(self, ids) -> dict[str, dict]:
         ids = list(dict.fromkeys(ids))
