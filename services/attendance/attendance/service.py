@@ -259,6 +259,9 @@ class AttendanceService(ZhiduService):
                           seniority_account=account, rostered_dates=rostered or None,
                           first_day_back=back)
         for other in self.store.overlapping_leaves(employee_id, leave["start"], leave["end"]):
+            if _same_request(other, leave):
+                # The same form again (a retry after a crash): announce it again.
+                return self._requested(other)
             raise Conflict(f"overlaps leave {other['leave_id']} ({other['start']} to "
                            f"{other['end']}, {other['status']}); a correction is a new "
                            "record once that one is decided")
@@ -266,6 +269,9 @@ class AttendanceService(ZhiduService):
                      proof_open=leave["proof_due"] is not None,
                      filed_by=payload["actor"])
         self.store.insert_leave(leave)
+        return self._requested(leave)
+
+    def _requested(self, leave: dict) -> dict:
         self.outbox.emit("leave_requested", dict(
             _leave_event(leave), approver_role=leave["next_approver_role"],
             required_approvals=leave["required_approvals"]), key=leave["leave_id"])
@@ -539,3 +545,8 @@ def _repeats_last_approval(leave: dict, actor: dict, payload: dict) -> bool:
     return (last is not None and last["actor_id"] == actor.get("id")
             and (last["decision"] == "approved") == payload["approve"]
             and as_utc(last["at"]) == as_utc(_ms(payload["at"])))
+
+
+def _same_request(stored: dict, new: dict) -> bool:
+    return all(stored.get(k) == new.get(k) for k in ("type", "start", "end")) and \
+        as_utc(stored["submitted_at"]) == as_utc(_ms(new["submitted_at"]))

@@ -48,7 +48,13 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         assert leave["days"] == 6 and leave["status"] == "pending"
         assert leave["approver_role"] == "supervisor"
         assert leave["required_approvals"] == ["supervisor", "gm", "group_leader"]
-        tap.wait("attendance.leave_requested")
+        # The same form again (a retry) is the same request, announced again.
+        again = rpc.attendance.request_leave({
+            "employee_id": "E1", "type": "personal", "start": "2026-09-28",
+            "end": "2026-10-10", "submitted_at": local(2026, 9, 1, 9), "reason": "family"})
+        assert again["leave_id"] == leave["leave_id"]
+        first, repeat = tap.wait("attendance.leave_requested", 2)
+        assert first["id"] == repeat["id"]
         decide = rpc.attendance.decide_leave
         base = {"leave_id": leave["leave_id"], "approve": True, "at": local(2026, 9, 2, 9)}
         refused(decide, dict(base, actor=GROUP), "PermissionDenied")   # order enforced
