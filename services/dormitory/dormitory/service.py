@@ -181,6 +181,10 @@ class DormitoryService(ZhiduService):
     def revoke_accommodation(self, payload):
         employee_id, at = payload["employee_id"], payload["at"]
         employee = self._known(employee_id)
+        current = employee.get("revocation") or {}
+        if current.get("revocation_id") == domain.revocation_id(employee_id, at):
+            # The same revocation again (a retry after a crash): announce it again.
+            return self._announce_revocation(self.store.revocation(current["revocation_id"]))
         domain.check_revocation(self.rules, payload["reason"],
                                 bool(employee.get("revocation")), employee_id)
         bed = self.store.bed_of(employee_id)
@@ -197,12 +201,16 @@ class DormitoryService(ZhiduService):
             self._release(bed, at, f"revoked: {payload['reason']}", payload["actor"])
         self.store.set_revoked(employee_id, {"revocation_id": revocation["_id"],
                                              "reason": payload["reason"], "at": at})
+        return self._announce_revocation(revocation)
+
+    def _announce_revocation(self, revocation: dict) -> dict:
         place = revocation["bed"] or {"building": None, "room_no": None, "bed_no": None}
-        event = {"revocation_id": revocation["_id"], "employee_id": employee_id,
-                 "reason": payload["reason"], "at": at, "note": payload["note"],
-                 "damage_cost_yuan": payload["damage_cost_yuan"], **place}
+        event = {"revocation_id": revocation["_id"], "employee_id": revocation["employee_id"],
+                 "reason": revocation["reason"], "at": revocation["at"],
+                 "note": revocation["note"],
+                 "damage_cost_yuan": revocation["damage_cost_yuan"], **place}
         self.outbox.emit("accommodation_revoked", jsonable(event), key=revocation["_id"])
-        return event
+        return jsonable(event)
 
     @operation(schemas.ReinstateAccommodation, idempotent=True)
     def reinstate_accommodation(self, payload):

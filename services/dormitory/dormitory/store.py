@@ -212,6 +212,9 @@ class DormitoryStore(Store):
         return out
 
     # -- revocations ----------------------------------------------------------------
+    def revocation(self, revocation_id: str) -> dict | None:
+        return self.db.revocations.find_one({"_id": revocation_id})
+
     def record_revocation(self, revocation: dict) -> None:
         try:
             self.db.revocations.insert_one(revocation)

@@ -233,6 +233,13 @@ def test_revocation_takes_the_bed_and_bars_a_new_one(dorm, event_tap):
                                        None, "Conflict")
     refused(dorm.rpc.revoke_accommodation,
             {"employee_id": "E1", "reason": "theft", "at": "2026-11-23T10:00"}, "Conflict")
+    # The same revocation again (a retry after a crash) is announced again.
+    with event_tap("dormitory") as tap:
+        assert dorm.rpc.revoke_accommodation({
+            "employee_id": "E1", "reason": "deliberate_damage", "at": "2026-11-21T10:00",
+            "note": "broke the door", "damage_cost_yuan": 300}) == revoked
+        [repeat] = tap.wait("dormitory.accommodation_revoked")
+    assert repeat["id"] == event["id"]
     resident = dorm.rpc.get_resident({"employee_id": "E1"})
     assert resident["bed"] is None and resident["revocation"]["reason"] == "deliberate_damage"
     dorm.rpc.reinstate_accommodation({"employee_id": "E1", "at": "2026-12-01T10:00"})
