@@ -40,6 +40,18 @@ class Booker:
         self.outbox.persist()
         return new
 
+    def reannounce(self, violations: list[dict]) -> None:
+        """Announce again violations a crashed call may have stored unannounced.
+
+        Their keys give the events the ids they had, so consumers drop a
+        repeat; withdrawn ones stay withdrawn.
+        """
+        for v in violations:
+            stored = self.store.violation(v["key"])
+            if stored is not None and stored.get("withdrawn_at") is None:
+                self.outbox.emit("violation_recorded", violation_event(v), key=v["key"])
+        self.outbox.persist()
+
     def withdraw(self, violations: list[dict], at: datetime, reason: str) -> list[dict]:
         """Reverse violations a re-evaluation no longer finds (e.g. leave approved later)."""
         done = []

@@ -393,6 +393,11 @@ class AttendanceService(ZhiduService):
                                        head_id=head_id, tz=self.rules.tz)
         report = dict(status, clerk_id=clerk_id, head_id=head_id, submitted_by=actor)
         if not self.store.submit_report(report):
+            stored = self.store.report(report["key"])
+            if stored and as_utc(stored["submitted_at"]) == as_utc(report["submitted_at"]):
+                # The same submission again (a retry after a crash).
+                self.booker.reannounce(stored.get("violations") or [])
+                return stored
             raise Conflict(f"the {department} report for {payload['year']}-"
                            f"{payload['month']:02d} was submitted already")
         self.booker.violations(status["violations"])
@@ -442,9 +447,12 @@ class AttendanceService(ZhiduService):
                    "minutes_late": result["minutes_late"], "reminded": payload["reminded"],
                    "violation": result["violation"]}
         if not self.store.insert_checkin(checkin):
-            # The first check-in stands; a repeat cannot turn M01 into M02 as well.
-            return dict(self.store.checkin(meeting["meeting_id"], payload["employee_id"]),
-                        repeated=True)
+            # The first check-in stands; a repeat cannot turn M01 into M02 as well,
+            # but it announces again what the first one booked.
+            first = self.store.checkin(meeting["meeting_id"], payload["employee_id"])
+            if first.get("violation"):
+                self.booker.reannounce([first["violation"]])
+            return dict(first, repeated=True)
         if result["violation"]:
             self.booker.violations([result["violation"]])
         return dict(checkin, repeated=False)

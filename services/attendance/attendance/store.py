@@ -291,6 +291,9 @@ class AttendanceStore(Store):
             went_in = _new_indexes(exc, len(docs))
             return [v for i, v in enumerate(fresh) if i in went_in]
 
+    def violation(self, key: str) -> dict | None:
+        return self.db.violations.find_one({"_id": key})
+
     def withdraw_violation(self, key: str, at: datetime, reason: str) -> dict | None:
         """Mark withdrawn; returns the record if this call withdrew it."""
         doc = self.db.violations.find_one_and_update(
