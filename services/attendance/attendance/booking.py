@@ -33,22 +33,25 @@ class Booker:
         self.store, self.outbox, self.metrics, self.rules = store, outbox, metrics, rules
 
     def violations(self, violations: list[dict]) -> list[dict]:
+        """Store and announce; returns the ones stored by this call.
+
+        Those stored before are announced again too: the call that stored
+        them may have died before its events were kept, and their keys give
+        the repeats the same ids, which consumers drop.
+        """
         new = self.store.insert_new_violations(violations)
         for v in new:
             self.outbox.emit("violation_recorded", violation_event(v), key=v["key"])
             self.metrics["violations"].labels(v["domain"], v["code"]).inc()
-        self.outbox.persist()
+        fresh = {v["key"] for v in new}
+        self.reannounce([v for v in violations if v["key"] not in fresh])
         return new
 
     def reannounce(self, violations: list[dict]) -> None:
-        """Announce again violations a crashed call may have stored unannounced.
-
-        Their keys give the events the ids they had, so consumers drop a
-        repeat; withdrawn ones stay withdrawn.
-        """
+        """Announce again stored violations; withdrawn ones stay withdrawn."""
+        live = self.store.live_violation_keys([v["key"] for v in violations])
         for v in violations:
-            stored = self.store.violation(v["key"])
-            if stored is not None and stored.get("withdrawn_at") is None:
+            if v["key"] in live:
                 self.outbox.emit("violation_recorded", violation_event(v), key=v["key"])
         self.outbox.persist()
 

@@ -291,8 +291,11 @@ class AttendanceStore(Store):
             went_in = _new_indexes(exc, len(docs))
             return [v for i, v in enumerate(fresh) if i in went_in]
 
-    def violation(self, key: str) -> dict | None:
-        return self.db.violations.find_one({"_id": key})
+    def live_violation_keys(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        return {d["_id"] for d in self.db.violations.find(
+            {"_id": {"$in": keys}, "withdrawn_at": None}, {"_id": 1})}
 
     def withdraw_violation(self, key: str, at: datetime, reason: str) -> dict | None:
         """Mark withdrawn; returns the record if this call withdrew it."""

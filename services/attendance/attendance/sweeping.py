@@ -61,17 +61,19 @@ class Sweeper:
                 continue
             result = convert(leave, now, policy)
             record = dict(result["converted"], proof_open=False)
-            # The new record first: if we die before marking the original, the
-            # next sweep finds the original unmarked and finishes the job.
+            # The new record and its event first, the mark on the original last:
+            # if we die in between, the next sweep finds the original unmarked
+            # and repeats both under the same ids.
             self.store.insert_leave(record)
+            self.outbox.emit("leave_converted", {
+                "leave_id": leave["leave_id"], "converted_leave_id": record["leave_id"],
+                "employee_id": leave["employee_id"], "type": leave["type"],
+                "to_type": record["type"], "start": leave["start"], "end": leave["end"],
+                "days": leave["days"], "status": record["status"],
+                "emergency": bool(leave.get("emergency"))},
+                key=f"{leave['leave_id']}:converted")
+            self.outbox.persist()
             if self.store.mark_converted(leave["leave_id"], record["leave_id"]):
-                self.outbox.emit("leave_converted", {
-                    "leave_id": leave["leave_id"], "converted_leave_id": record["leave_id"],
-                    "employee_id": leave["employee_id"], "type": leave["type"],
-                    "to_type": record["type"], "start": leave["start"], "end": leave["end"],
-                    "days": leave["days"], "status": record["status"],
-                    "emergency": bool(leave.get("emergency"))},
-                    key=f"{leave['leave_id']}:converted")
                 converted.append(leave["leave_id"])
         return converted
 
@@ -94,8 +96,10 @@ class Sweeper:
                     continue
                 doc = dict(status, submitted_at=None, clerk_id=clerk_id,
                            head_id=status["violations"][0]["detail"]["dept_manager_id"])
+                # Booked (and announced) before the report is recorded as
+                # overdue: a sweep that dies in between books it next time.
+                self.booker.violations(status["violations"])
                 if self.store.insert_report(doc):
-                    self.booker.violations(status["violations"])
                     overdue.append(key)
         return overdue
 
