@@ -301,6 +301,19 @@ class AttendanceService(ZhiduService):
             return None
         return self.store.seniority_account(leave["employee_id"], int(leave["start"][:4]))
 
+    def _book_seniority(self, leave: dict) -> None:
+        """Debit the seniority account once per leave, safe against a racing writer."""
+        for _ in range(10):
+            account = self._seniority(leave)
+            if account is None or leave["leave_id"] in account.get("applied", []):
+                return
+            booked = apply_leave(account, leave, self.rules.attendance)
+            booked["applied"] = [*account.get("applied", []), leave["leave_id"]]
+            if self.store.save_seniority_account(booked, expected=account.get("revision")):
+                return
+        raise Conflict(f"the seniority account of {leave['employee_id']} keeps changing; "
+                       "try again")
+
     def _decided(self, leave: dict, actor: dict) -> dict:
         """Everything a stored decision implies; each step is safe to repeat."""
         if leave["status"] != "pending":
@@ -309,11 +322,7 @@ class AttendanceService(ZhiduService):
                 decided_by={"id": actor.get("id"), "role": actor.get("role")}),
                 key=f"{leave['leave_id']}:decided")
         if leave["status"] == "approved":
-            account = self._seniority(leave)
-            if account is not None and leave["leave_id"] not in account.get("applied", []):
-                booked = apply_leave(account, leave, self.rules.attendance)
-                booked["applied"] = [*account.get("applied", []), leave["leave_id"]]
-                self.store.save_seniority_account(booked)
+            self._book_seniority(leave)
             # Days already closed inside the leave lose their absences now.
             for day in self.store.evaluated_dates(leave["employee_id"], leave["start"],
                                                   leave["end"]):

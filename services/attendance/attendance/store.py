@@ -41,6 +41,9 @@ def _new_indexes(exc: BulkWriteError, count: int) -> set[int]:
     return set(range(count)) - failed
 
 
+ANY = object()  # no revision check: an administrator's correction
+
+
 class AttendanceStore(Store):
     INDEXES = {
         # own copy of the directory
@@ -440,9 +443,15 @@ class AttendanceStore(Store):
     def seniority_account(self, employee_id: str, year: int) -> dict | None:
         return _out(self.db.seniority_accounts.find_one({"_id": f"{employee_id}:{year}"}))
 
-    def save_seniority_account(self, account: dict) -> None:
-        self.db.seniority_accounts.replace_one(
-            {"_id": f"{account['employee_id']}:{account['year']}"}, account, upsert=True)
+    def save_seniority_account(self, account: dict, expected=ANY) -> bool:
+        """Write the account; with ``expected``, only over that revision."""
+        key = f"{account['employee_id']}:{account['year']}"
+        if expected is ANY:
+            self.db.seniority_accounts.replace_one({"_id": key}, account, upsert=True)
+            return True
+        doc = dict(account, revision=(expected or 0) + 1)
+        return self.db.seniority_accounts.replace_one(
+            {"_id": key, "revision": expected}, doc).matched_count == 1
 
     # -- reports -------------------------------------------------------------------------------
     def report(self, key: str) -> dict | None:
