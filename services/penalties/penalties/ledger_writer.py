@@ -12,7 +12,7 @@ from zhidu.operations import jsonable
 from zhidu.times import utcnow
 
 from .appeals import reversal_of
-from .ceiling import apply_ceiling
+from .ceiling import apply_ceiling, resplit_month
 from .ledger import reversed_ids
 from .thresholds import due_thresholds
 
@@ -57,6 +57,7 @@ class LedgerWriter:
             capped += apply_ceiling(group, wages=wages, deducted=deducted,
                                     policy=self.rules.policy)
         stored = self.store.insert_entries(capped)
+        stored = self._settle_ceiling(stored, people)
         for entry in stored:
             self.outbox.emit("penalty_issued", jsonable(issued(entry)),
                              key=entry["entry_id"])
@@ -64,6 +65,25 @@ class LedgerWriter:
             for employee_id, year in sorted({(e["employee_id"], e["year"]) for e in stored}):
                 self.check_thresholds(employee_id, year)
         return stored
+
+    def _settle_ceiling(self, stored: list[dict], people: dict) -> list[dict]:
+        """Re-split each touched person-month, so racing bookings cannot both
+        deduct up to the ceiling; returns ``stored`` as it now stands."""
+        fixed: dict[str, tuple[int, int]] = {}
+        for who, year, month in {(e["employee_id"], e["year"], e["month"]) for e in stored}:
+            wage = (people.get(who) or {}).get("monthly_wage_yuan")
+            if wage is None:
+                continue
+            month_entries = self.store.person_entries(who, year, month)
+            for entry_id, split in resplit_month(month_entries, wage,
+                                                 self.rules.policy).items():
+                entry = next(e for e in month_entries if e["entry_id"] == entry_id)
+                if (entry.get("deducted_yuan", 0), entry.get("capped_yuan", 0)) != split:
+                    self.store.set_split(entry_id, *split)
+                    fixed[entry_id] = split
+        return [dict(e, deducted_yuan=fixed[e["entry_id"]][0],
+                     capped_yuan=fixed[e["entry_id"]][1]) if e["entry_id"] in fixed else e
+                for e in stored]
 
     def check_thresholds(self, employee_id: str, year: int) -> None:
         entries = self.store.person_entries(employee_id, year)

@@ -37,7 +37,8 @@ class PenaltiesStore(Store):
         """
         if not entries:
             return []
-        docs = [{"_id": e["entry_id"], **e} for e in entries]
+        now = utcnow()
+        docs = [{"_id": e["entry_id"], **e, "booked_at": now} for e in entries]
         try:
             self.db.entries.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -46,6 +47,11 @@ class PenaltiesStore(Store):
         stored = {d["_id"]: d for d in self.db.entries.find(
             {"_id": {"$in": [e["entry_id"] for e in entries]}})}
         return [_out(stored[e["entry_id"]]) for e in entries]
+
+    def set_split(self, entry_id: str, deducted: int, capped: int) -> None:
+        """Correct an entry's ceiling split (bookkeeping; the penalty is unchanged)."""
+        self.db.entries.update_one({"_id": entry_id}, {"$set": {
+            "deducted_yuan": deducted, "capped_yuan": capped}})
 
     def entry(self, entry_id: str) -> dict | None:
         doc = self.db.entries.find_one({"_id": entry_id})

@@ -244,3 +244,16 @@ def test_an_older_directory_event_never_overwrites_a_newer_copy(penalties, zhidu
     wait_for(lambda: claims.find_one({"_id": f"on_employee_upserted:{older['id']}",
                                       "state": "done"}), message="older event handled")
     assert people.find_one({"_id": "W7"})["monthly_wage_yuan"] == 5000
+
+
+def test_racing_bookings_never_deduct_past_the_ceiling(penalties):
+    rpc = penalties  # W1 earns 3,000 yuan: at most 600 deducted a month
+    calls = [rpc.penalties.record_penalty.call_async({
+        "employee_id": "W1", "domain": "confidentiality", "code": "P01",
+        "incident_id": f"race-{i}", "at": "2026-11-20T10:00", "amount_yuan": 500,
+        "actor": {"id": "IT", "role": "it_admin"}}) for i in range(4)]
+    for call in calls:
+        call.result()
+    month = account(rpc, "W1", 11)
+    assert month["amount_yuan_total"] == 2000
+    assert month["deducted_yuan_total"] == 600 and month["capped_yuan_total"] == 1400
