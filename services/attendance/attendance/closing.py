@@ -38,8 +38,11 @@ class DayCloser:
 
     def entries(self, day: date, employee_ids=None) -> list[dict]:
         """Published roster entries of ``day``, without people who had left by then."""
-        departed = self.store.departed()
-        return [e for e in self.store.roster_on(day.isoformat(), employee_ids)
+        roster = self.store.roster_on(day.isoformat(), employee_ids)
+        # Only the people on this day's roster: the cost follows the roster,
+        # not everyone who ever left.
+        departed = self.store.departed({e["employee_id"] for e in roster})
+        return [e for e in roster
                 if e["employee_id"] not in departed
                 or local_date(departed[e["employee_id"]], self.rules.tz) >= day]
 

@@ -86,9 +86,10 @@ class AttendanceStore(Store):
         docs = self.db.employees.find({"_id": {"$in": sorted(set(ids))}})
         return {d["_id"]: _out(d, "employee_id") for d in docs}
 
-    def departed(self) -> dict[str, datetime]:
-        """Departure times of everyone who left (index ``departed_at``)."""
-        docs = self.db.employees.find({"departed_at": {"$ne": None}}, {"departed_at": 1})
+    def departed(self, employee_ids) -> dict[str, datetime]:
+        """Departure times of those of ``employee_ids`` who left (by ``_id``)."""
+        docs = self.db.employees.find({"_id": {"$in": list(employee_ids)},
+                                       "departed_at": {"$ne": None}}, {"departed_at": 1})
         return {d["_id"]: d["departed_at"] for d in docs}
 
     def department_role_holders(self, department: str, role: str) -> list[str]:

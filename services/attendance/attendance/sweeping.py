@@ -166,9 +166,13 @@ class Sweeper:
         dept_of = self.store.departments_of({e["employee_id"] for e in entries})
         if departments is None:
             departments = self.duty_departments(period["first_day"])
+        # One pass to group, not one scan of every entry per department.
+        by_department: dict = {}
+        for e in entries:
+            by_department.setdefault(dept_of.get(e["employee_id"]), []).append(e)
         gaps = []
         for department in sorted(departments, key=str):
-            mine = [e for e in entries if dept_of.get(e["employee_id"]) == department]
+            mine = by_department.get(department, [])
             for gap in holidays_lacking_roster(year, month, mine, self.rules.calendar,
                                                self.rules.attendance, now=now):
                 if gap["holiday"] == period["holiday"] and \
