@@ -157,6 +157,12 @@ class Read(Payload):
         return data
 
 
+class AuditLog(Read):
+    number = _optional(fields.String, validate=NUMBER)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    actor = actor_field(required=True)
+
+
 class Get(Read):
     number = fields.String(required=True, validate=NUMBER)
 
@@ -181,11 +187,6 @@ class Stats(Payload):
 
 class Sweep(Payload):
     now = Time(required=True)
-
-
-class AuditLog(Payload):
-    number = _optional(fields.String, validate=NUMBER)
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 # -- events -----------------------------------------------------------------------

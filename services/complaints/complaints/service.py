@@ -2,7 +2,7 @@
 import logging
 
 from pymongo.errors import PyMongoError
-from zhidu.errors import NotFound
+from zhidu.errors import NotFound, PermissionDenied
 from zhidu.events import config_timer
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
@@ -10,7 +10,7 @@ from zhidu.operations import Route, operation
 from zhidu.service import ZhiduService
 from zhidu.times import utcnow
 
-from . import monitoring, schemas, stats_pipeline, sweeping, views
+from . import masking, monitoring, schemas, stats_pipeline, sweeping, views
 from .handling import Handling
 from .rules_provider import Rules
 from .store import ComplaintsStore
@@ -131,6 +131,11 @@ class ComplaintsService(ZhiduService):
 
     @operation(schemas.AuditLog)
     def audit_log(self, payload):
+        # Who read whose contact data is itself confidential (001 §2): only the
+        # roles that administer customer information may read it.
+        if not masking.can_read_contacts(payload["actor"]["role"], self.rules.policy):
+            raise PermissionDenied("the audit of contact reads is for it_admin and "
+                                   "info_officer")
         return self.store.audit_log(payload["number"], payload["limit"])
 
     @operation(schemas.Stats)

@@ -36,17 +36,19 @@ def test_file_replies_with_number_and_deadlines_and_reads_back_masked(desk):
     assert case["history"][0]["to"] == "received"
     assert {c["name"]: c["due"] for c in case["clocks"]} == reply["deadlines"]
     # a masked read is not audited; a full one is, by whom and which case
-    assert desk.api.audit_log({}) == []
+    assert desk.api.audit_log({"actor": INFO_OFFICER}) == []
+    assert remote_error(desk.api.audit_log, {"actor": {"id": "s", "role": "staff"}}).exc_type \
+        == "PermissionDenied"
     full = desk.get("2611-0001", actor=INFO_OFFICER)
     assert full["complainant"]["phone"] == "13812345678"
     [row] = desk.api.search({"department": None, "actor": INFO_OFFICER})
     assert row["complainant"]["email"] == "wang@example.com"
-    log = desk.api.audit_log({"number": "2611-0001"})
+    log = desk.api.audit_log({"number": "2611-0001", "actor": INFO_OFFICER})
     assert [(e["operation"], e["actor"]) for e in log] == [("search", INFO_OFFICER),
                                                           ("get", INFO_OFFICER)]
     masked = desk.api.search({"status": "received"})
     assert masked[0]["complainant"]["phone"] == "138****5678"
-    assert len(desk.api.audit_log({})) == 2
+    assert len(desk.api.audit_log({"actor": INFO_OFFICER})) == 2
 
 
 def test_numbers_are_monthly_and_unique_under_concurrent_intake(desk):
@@ -166,7 +168,10 @@ def test_rest_api(complaints_service):
     assert [c["number"] for c in listed.json()] == [number]
     table = requests.get(f"{base}/stats/2026/11", params={"basis": "received"}, timeout=10)
     assert table.status_code == 200 and table.json()["by_channel"] == {"email": 1}
-    audit = requests.get(f"{base}/audit", timeout=10).json()
+    assert requests.get(f"{base}/audit", timeout=10).status_code == 400  # who is asking?
+    audit = requests.get(f"{base}/audit", params={"actor_id": "sec-1",
+                                                  "actor_role": "info_officer"},
+                         timeout=10).json()
     assert [e["actor"]["id"] for e in audit] == ["it-1"]
     paths = requests.get(f"{complaints_service.web_url}/openapi.json", timeout=10).json()
     assert "/api/v1/complaints/complaints/{number}/remedy/approval" in paths["paths"]
