@@ -143,20 +143,7 @@ class AttendanceStore(Store):
 
     def save_roster(self, entries: list[dict], existing: dict, changes: list[dict]) -> None:
         """New entries by insert_many (fast), changed ones by replacement."""
-        fresh = [dict({k: v for k, v in e.items() if k != "key"}, _id=e["key"])
-                 for e in entries if e["key"] not in existing]
-        replaced = [ReplaceOne({"_id": e["key"]}, {k: v for k, v in e.items() if k != "key"})
-                    for e in entries if e["key"] in existing]
-        if fresh:
-            try:
-                self.db.roster.insert_many(fresh, ordered=False)
-            except BulkWriteError as exc:
-                # Someone inserted the same day concurrently: replace theirs.
-                missed = set(range(len(fresh))) - _new_indexes(exc, len(fresh))
-                replaced += [ReplaceOne({"_id": fresh[i]["_id"]}, fresh[i], upsert=True)
-                             for i in missed]
-        if replaced:
-            self.db.roster.bulk_write(replaced, ordered=False)
+        self._save_keyed("roster", entries, existing)
         if changes:
             self.db.roster_changes.insert_many([dict(c) for c in changes])
         days = sorted({e["date"] for e in entries})
@@ -249,20 +236,25 @@ class AttendanceStore(Store):
         return {d["_id"]: _out(d, "key") for d in self.db.evaluations.find(query)}
 
     def save_evaluations(self, evaluations: list[dict], existing: dict) -> None:
-        fresh = [dict({k: v for k, v in e.items() if k != "key"}, _id=e["key"])
-                 for e in evaluations if e["key"] not in existing]
-        replaced = [ReplaceOne({"_id": e["key"]}, {k: v for k, v in e.items() if k != "key"},
+        self._save_keyed("evaluations", evaluations, existing)
+
+    def _save_keyed(self, collection: str, docs: list[dict], existing) -> None:
+        """Documents keyed by ``key``: new ones by insert_many (fast), known ones by
+        replacement; one inserted meanwhile by someone else is replaced too."""
+        fresh = [dict({k: v for k, v in d.items() if k != "key"}, _id=d["key"])
+                 for d in docs if d["key"] not in existing]
+        replaced = [ReplaceOne({"_id": d["key"]}, {k: v for k, v in d.items() if k != "key"},
                                upsert=True)
-                    for e in evaluations if e["key"] in existing]
+                    for d in docs if d["key"] in existing]
         if fresh:
             try:
-                self.db.evaluations.insert_many(fresh, ordered=False)
+                self.db[collection].insert_many(fresh, ordered=False)
             except BulkWriteError as exc:
                 missed = set(range(len(fresh))) - _new_indexes(exc, len(fresh))
                 replaced += [ReplaceOne({"_id": fresh[i]["_id"]}, fresh[i], upsert=True)
                              for i in missed]
         if replaced:
-            self.db.evaluations.bulk_write(replaced, ordered=False)
+            self.db[collection].bulk_write(replaced, ordered=False)
 
     def evaluated_dates(self, employee_id: str, date_from: str, date_to: str) -> list[str]:
         """Index ``date, employee_id``."""
