@@ -18,7 +18,7 @@ from urllib.parse import quote, urlparse  # noqa: E402
 
 import requests  # noqa: E402
 from zhidu.config import setting  # noqa: E402
-from zhidu.testing import embedded_mongo  # noqa: E402
+from zhidu.testing import mongo_server  # noqa: E402
 
 from bench import ceilings, chain, hub_latency  # noqa: E402
 
@@ -39,15 +39,6 @@ def bench_vhost(amqp_uri: str):
         requests.delete(f"{api}/api/vhosts/{vhost}", auth=auth, timeout=30)
 
 
-@contextmanager
-def database():
-    if os.environ.get("MONGO_URI"):
-        yield os.environ["MONGO_URI"]
-        return
-    with embedded_mongo() as uri:
-        yield uri
-
-
 def show(title: str, figures: dict) -> None:
     print(f"\n== {title}")
     for key, value in figures.items():
@@ -58,7 +49,7 @@ def show(title: str, figures: dict) -> None:
 def main() -> int:
     results = {}
     amqp = setting(None, "AMQP_URI")
-    with bench_vhost(amqp) as vhost_uri, database() as mongo_uri:
+    with bench_vhost(amqp) as vhost_uri, mongo_server() as mongo_uri:
         results["broker_ceiling"] = ceilings.broker_ceiling(vhost_uri)
         show("raw broker ceiling (plain kombu publish, then consume)", results["broker_ceiling"])
         results["database_ceiling"] = ceilings.database_ceiling(mongo_uri)

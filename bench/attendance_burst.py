@@ -217,15 +217,11 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args(argv)
     amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/")
-    if os.environ.get("MONGO_URI"):
-        result = run(amqp_uri, os.environ["MONGO_URI"], args.employees, args.window,
-                     args.speedup, args.clients)
-    else:
-        from zhidu.testing import embedded_mongo
+    from zhidu.testing import mongo_server
 
-        with embedded_mongo() as mongo_uri:
-            result = run(amqp_uri, mongo_uri, args.employees, args.window, args.speedup,
-                         args.clients)
+    with mongo_server() as mongo_uri:
+        result = run(amqp_uri, mongo_uri, args.employees, args.window, args.speedup,
+                     args.clients)
     print(json.dumps(result, indent=2))
     return 0 if result["errors"] == 0 else 1
 

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 from complaints import sweeping
@@ -37,7 +35,6 @@ from complaints.policy import load_policy
 from complaints.store import ComplaintsStore
 from zhidu.calendar import load_calendar
 from zhidu.envelope import make_envelope
-from zhidu.launcher import answers
 from zhidu.mongo import connect
 from zhidu.times import parse_time, utcnow
 
@@ -186,35 +183,11 @@ def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
         client.close()
 
 
-def _temporary_database():
-    """A SecantusDB of our own when no MONGO_URI is given; returns (uri, process)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", tempfile.mkdtemp(prefix="zhidu-bench-db-"),
-         "--log-level", "WARNING"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not answers("127.0.0.1", port, 0.2):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the bench database did not start")
-        time.sleep(0.1)
-    return f"mongodb://127.0.0.1:{port}/", process
-
-
 def main() -> None:
-    uri, process = os.environ.get("MONGO_URI"), None
-    if not uri:
-        uri, process = _temporary_database()
-    try:
+    from zhidu.testing import mongo_server
+
+    with mongo_server() as uri:
         result = run(uri, os.environ.get("AMQP_URI"), scan="--scan" in sys.argv)
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(10)
     print(f"sweep of {result['due_cases']} cases falling due "
           f"({result['events_per_sweep']} events):")
     print(f"  with {result['closed_small']:>7,} closed cases stored: "

@@ -71,12 +71,19 @@ def embedded_mongo():
         shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def mongo_uri():
+@contextmanager
+def mongo_server():
+    """``MONGO_URI`` when set, else a throw-away embedded server."""
     if os.environ.get("MONGO_URI"):
         yield os.environ["MONGO_URI"]
         return
     with embedded_mongo() as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def mongo_uri():
+    with mongo_server() as uri:
         yield uri
 
 

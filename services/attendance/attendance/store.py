@@ -276,16 +276,7 @@ class AttendanceStore(Store):
         keys = [v["key"] for v in violations]
         known = {d["_id"] for d in self.db.violations.find({"_id": {"$in": keys}}, {"_id": 1})}
         fresh = [v for v in violations if v["key"] not in known]
-        if not fresh:
-            return []
-        docs = [dict({k: val for k, val in v.items() if k != "key"}, _id=v["key"],
-                     withdrawn_at=None) for v in fresh]
-        try:
-            self.db.violations.insert_many(docs, ordered=False)
-            return fresh
-        except BulkWriteError as exc:
-            went_in = _new_indexes(exc, len(docs))
-            return [v for i, v in enumerate(fresh) if i in went_in]
+        return self._insert_new("violations", fresh)
 
     def live_violation_keys(self, keys: list[str]) -> set[str]:
         if not keys:
@@ -316,12 +307,16 @@ class AttendanceStore(Store):
 
     # -- absences ------------------------------------------------------------------------
     def insert_new_absences(self, records: list[dict]) -> list[dict]:
+        return self._insert_new("absences", records)
+
+    def _insert_new(self, collection: str, records: list[dict]) -> list[dict]:
+        """Insert keyed records not withdrawn; returns exactly the ones that went in."""
         if not records:
             return []
         docs = [dict({k: v for k, v in r.items() if k != "key"}, _id=r["key"],
                      withdrawn_at=None) for r in records]
         try:
-            self.db.absences.insert_many(docs, ordered=False)
+            self.db[collection].insert_many(docs, ordered=False)
             return records
         except BulkWriteError as exc:
             went_in = _new_indexes(exc, len(docs))
