@@ -29,7 +29,20 @@ def main(argv=None) -> int:
     dlq.add_argument("service")
     dlq.add_argument("--id", action="append", dest="ids", help="only these ids")
     sub.add_parser("services", help="the services installed here")
+    token = sub.add_parser("token", help="mint a token with the suite's own key, or rotate it")
+    token.add_argument("action", choices=["issue", "rotate-key"])
+    token.add_argument("subject", nargs="?",
+                       help="an employee id, or svc:<name> for a service account")
+    token.add_argument("--role", action="append", default=[],
+                       help="a service account's role (repeatable); a person's roles "
+                            "come from the directory")
+    token.add_argument("--scope", action="append", default=[],
+                       help="a service account's scope (repeatable), e.g. ops, "
+                            "attendance:clock, complaints:*")
+    token.add_argument("--ttl", type=int, default=None, help="seconds (default ZHIDU_TOKEN_TTL)")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _token(parser, args)
     if args.command == "services":
         from .plugins import discover
         for plugin in discover().values():
@@ -41,6 +54,26 @@ def main(argv=None) -> int:
         print(json.dumps(list_dead_letters(uri, args.service), ensure_ascii=False, indent=2))
     else:
         print(json.dumps(replay_dead_letters(uri, args.service, args.ids), indent=2))
+    return 0
+
+
+def _token(parser, args) -> int:
+    from .identity import SERVICE_PREFIX, KeyRing, issue_token, key_dir
+
+    if args.action == "rotate-key":
+        kid = KeyRing(key_dir(None)).ensure().rotate()
+        print(f"new signing key {kid}; tokens signed by the previous key stay valid "
+              "until they expire", file=sys.stderr)
+        return 0
+    if not args.subject:
+        parser.error("token issue needs a subject: an employee id or svc:<name>")
+    is_service = args.subject.startswith(SERVICE_PREFIX)
+    if (args.role or args.scope) and not is_service:
+        parser.error("--role and --scope are for service accounts (svc:<name>); a person's "
+                     "roles come from the directory")
+    if is_service and not args.scope:
+        parser.error("a service account acts only within its scopes: give --scope")
+    print(issue_token(None, args.subject, roles=args.role, scopes=args.scope, ttl=args.ttl))
     return 0
 
 

@@ -22,6 +22,30 @@ DEFAULTS = {
     "ZHIDU_CLAIM_LEASE": "30",
     "ZHIDU_SWEEP_INTERVAL": "60",
     "ZHIDU_DB_PREFIX": "",
+    # Identity (contract § Authentication). The own issuer's keys live here,
+    # generated on first use; services verify with jwks.json in the same
+    # directory unless ZHIDU_JWKS_URL points at the directory's endpoint.
+    "ZHIDU_KEY_DIR": "var/keys",
+    "ZHIDU_JWKS_URL": "",
+    "ZHIDU_ISSUER": "zhidu",
+    "ZHIDU_AUDIENCE": "zhidu",
+    "ZHIDU_TOKEN_TTL": "3600",
+    # Clock skew tolerated on exp/nbf, in seconds.
+    "ZHIDU_TOKEN_LEEWAY": "30",
+    "ZHIDU_JWKS_CACHE_SECONDS": "300",
+    # Least seconds between two refetches forced by a token naming an unknown key.
+    "ZHIDU_JWKS_REFRESH_COOLDOWN": "5",
+    "ZHIDU_OIDC_ISSUER": "",
+    "ZHIDU_OIDC_AUDIENCE": "",
+    "ZHIDU_OIDC_JWKS_URL": "",
+    "ZHIDU_OIDC_SUBJECT_CLAIM": "sub",
+    "ZHIDU_OIDC_ROLES_CLAIM": "",
+    # Extra roles by person: "it_admin=E0001,E0002;hr=E0100".
+    "ZHIDU_GROUPS": "",
+    # How long a service trusts its cached copy of a caller's directory record.
+    "ZHIDU_IDENTITY_CACHE_SECONDS": "5",
+    "ZHIDU_LOGIN_MAX_FAILURES": "5",
+    "ZHIDU_LOGIN_WINDOW_SECONDS": "900",
 }
 
 

@@ -40,12 +40,17 @@ def derived_id(*parts) -> str:
 
 def make_envelope(source: str, event_type: str, data: dict, *, cause: dict | None = None,
                   correlation_id: str | None = None, event_id: str | None = None,
-                  version: int = 1, at=None) -> dict:
-    """Build an envelope; ``cause`` is the envelope of the event being handled."""
+                  version: int = 1, at=None, actor: dict | None = None) -> dict:
+    """Build an envelope; ``cause`` is the envelope of the event being handled.
+
+    ``actor`` is the proven person (or service account) whose call caused the
+    event; events caused by events inherit it from their cause.
+    """
     if cause is not None:
         correlation_id = cause.get("correlation_id") or cause["id"]
+        actor = actor or cause.get("actor")
     event_id = event_id or str(uuid.uuid4())
-    return {
+    envelope = {
         "id": event_id,
         "type": f"{source}.{event_type}",
         "version": version,
@@ -55,6 +60,9 @@ def make_envelope(source: str, event_type: str, data: dict, *, cause: dict | Non
         "causation_id": cause["id"] if cause else None,
         "data": data,
     }
+    if actor:
+        envelope["actor"] = {"id": actor["id"], "role": actor.get("role")}
+    return envelope
 
 
 def validate_envelope(body) -> dict:

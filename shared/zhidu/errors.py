@@ -48,7 +48,13 @@ class PermissionDenied(ZhiduError):
     http_status = 403
 
 
-CONTRACT_ERRORS = (ValidationError, NotFound, Conflict, PermissionDenied)
+class Unauthenticated(ZhiduError):
+    """No credentials, or credentials that do not prove who the caller is."""
+
+    http_status = 401
+
+
+CONTRACT_ERRORS = (ValidationError, NotFound, Conflict, PermissionDenied, Unauthenticated)
 
 
 def field_error(field: str, message: str) -> ValidationError:

@@ -201,6 +201,8 @@ class PendingEvents:
         self.cause = cause
         self.envelopes: list[dict] = []
         self.persisted = 0
+        # The proven caller of the operation that emits; set by the operation layer.
+        self.actor: dict | None = None
 
     def emit(self, event_type: str, data: dict, *, key: str | None = None,
              correlation_id: str | None = None, at=None) -> dict:
@@ -212,7 +214,8 @@ class PendingEvents:
         elif key is not None:
             event_id = derived_id(self.service, event_type, key)
         envelope = make_envelope(self.service, event_type, data, cause=self.cause,
-                                 correlation_id=correlation_id, event_id=event_id, at=at)
+                                 correlation_id=correlation_id, event_id=event_id, at=at,
+                                 actor=self.actor)
         self.envelopes.append(envelope)
         return envelope
 

@@ -85,8 +85,13 @@ def to_json_schema(schema: Schema | type[Schema]) -> dict:
     return out
 
 
-def openapi_document(service: str, version: str, routes, operations: dict) -> dict:
-    """OpenAPI 3.1 for a service's routes; ``operations`` maps name → function."""
+def openapi_document(service: str, version: str, routes, operations: dict,
+                     permissions=None) -> dict:
+    """OpenAPI 3.1 for a service's routes; ``operations`` maps name → function.
+
+    Each operation states who may call it (``x-zhidu-permission``, from the
+    service's permissions file) and whether it needs a bearer token.
+    """
     paths: dict = {}
     for route in routes:
         fn = operations.get(route.operation)
@@ -105,11 +110,20 @@ def openapi_document(service: str, version: str, routes, operations: dict) -> di
                 str(route.status): {"description": "OK",
                                     "content": {"application/json": {"schema": {}}}},
                 "400": {"description": "ValidationError: {fields: {field: [messages]}}"},
-                "403": {"description": "PermissionDenied"},
+                "401": {"description": "Unauthenticated: no or bad bearer token"},
+                "403": {"description": "PermissionDenied: the caller may not (the rule "
+                                       "is named)"},
                 "404": {"description": "NotFound"},
                 "409": {"description": "Conflict"},
             },
         }
+        if permissions is not None and route.operation in permissions.rules:
+            rule = permissions.rule(route.operation)
+            op["x-zhidu-permission"] = rule.as_dict()
+            op["description"] = f"Who may call: {rule.describe()}."
+            if rule.public:
+                op["security"] = []
+                del op["responses"]["401"]
         props = {k: v for k, v in body.get("properties", {}).items() if k not in path_params}
         if route.method in ("GET", "DELETE"):
             op["parameters"] += [
@@ -132,4 +146,9 @@ def openapi_document(service: str, version: str, routes, operations: dict) -> di
         "openapi": "3.1.0",
         "info": {"title": f"Zhidu {service}", "version": version},
         "paths": paths,
+        "components": {"securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A token from the suite's issuer (directory login, "
+                           "zhidu token issue) or the company's OpenID Connect provider."}}},
+        "security": [{"bearer": []}],
     }

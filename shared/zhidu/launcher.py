@@ -2,9 +2,10 @@
 
 Starts what is missing — a local RabbitMQ when none answers on ``AMQP_URI``
 (if one is installed), the embedded MongoDB-wire server when ``MONGO_URI`` is
-unset — then one process per discovered service. Ctrl-C (or SIGTERM) stops
-the services first, then what the launcher started, and nothing is left
-running.
+unset — then one process per discovered service, and Prometheus and
+Alertmanager watching them when those are installed (``monitoring_stack``).
+Ctrl-C (or SIGTERM) stops the monitoring and the services first, then what
+the launcher started, and nothing is left running.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from . import monitoring_stack
 from .config import setting
 from .plugins import discover
 
@@ -83,6 +85,24 @@ def stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
             proc.wait()
 
 
+def print_first_steps(plugins) -> None:
+    """How a new user gets in: every call needs a token (contract § Authentication)."""
+    directory = plugins.get("directory")
+    port = directory.port if directory else 8100
+    print(f"""
+Every call needs a bearer token. To get going on a new installation:
+  export TOKEN=$(.venv/bin/zhidu token issue svc:setup --role hr --role it_admin --scope '*')
+  curl -X PUT localhost:{port}/api/v1/directory/employees/E0001 -H "Authorization: Bearer $TOKEN" \\
+       -H 'content-type: application/json' \\
+       -d '{{"name": "管理员", "gender": "F", "department": "it", "unit": "hq",
+           "role": "it_admin"}}'
+  curl -X PUT localhost:{port}/api/v1/directory/employees/E0001/password \\
+       -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+       -d '{{"password": "choose a long one"}}'
+Then people log in: POST localhost:{port}/api/v1/directory/login {{"employee_id", "password"}}.
+""", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="zhidu run", description=__doc__)
     parser.add_argument("services", nargs="*", help="only these services (default: all)")
@@ -106,6 +126,11 @@ def main(argv=None) -> int:
             infrastructure.append(start_embedded_mongo(Path(args.data_dir) / "mongo", port))
         env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/"
 
+    # The suite's own token issuer: its key is made once, under the data
+    # directory's sibling var/keys (never committed), before any service reads it.
+    from .identity import KeyRing, key_dir
+    KeyRing(key_dir(None)).ensure()
+
     services = []
     for name in chosen:
         plugin = plugins[name]
@@ -117,8 +142,13 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    print_first_steps(plugins)
     code = 0
+    monitoring = None
     try:
+        monitoring = monitoring_stack.start_for_suite(
+            {name: plugins[name].port for name in chosen}, data_dir=args.data_dir,
+            amqp_uri=setting(None, "AMQP_URI"))
         while True:
             for name, proc in zip(chosen, services, strict=True):
                 if proc.poll() is not None:
@@ -133,6 +163,8 @@ def main(argv=None) -> int:
         # A second Ctrl-C must not leave the database or a service behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if monitoring is not None:
+            monitoring.stop()
         stop(services)
         stop(infrastructure)
     return code

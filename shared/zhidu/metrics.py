@@ -60,6 +60,10 @@ class Metrics(DependencyProvider):
         self.retried = Counter(
             "zhidu_events_retried_total", "Failed event deliveries scheduled for retry.",
             ["service", "handler"], registry=self.registry)
+        self.auth_refused = Counter(
+            "zhidu_auth_refused_total",
+            "Calls refused at the door: unauthenticated (no or bad token) or forbidden.",
+            ["service", "reason"], registry=self.registry)
         self.outbox_pending = Gauge(
             "zhidu_outbox_pending", "Events written but not yet published.",
             ["service"], registry=self.registry)

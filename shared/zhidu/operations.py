@@ -80,10 +80,17 @@ def _rebuild(base, exc):
 def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True):
     """Declare a contract operation taking one dict payload.
 
-    ``idempotent`` operations honour the payload's optional ``request_id``:
-    a repeat returns the first result and changes nothing.
+    Before the function runs, the caller is proven (bearer token) and checked
+    against the operation's entry in the service's permissions file; a
+    payload ``actor`` must name the caller, and is replaced by the proven
+    identity. ``idempotent`` operations honour the payload's optional
+    ``request_id``: a repeat returns the first result and changes nothing.
     """
+    declares_actor = schema is not None and "actor" in _instance(schema).fields
+
     def decorator(fn):
+        name = fn.__name__
+
         def call(self, data):
             try:
                 result = fn(self, data)
@@ -97,26 +104,44 @@ def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True)
 
         @functools.wraps(fn)
         def run(self, payload=None):
-            data = load(schema, payload) if schema is not None else dict(payload or {})
-            request_id = data.get("request_id") if idempotent else None
+            guard = self.identity
+            with guard.entering(name) as outermost:
+                principal = guard.authenticate(name) if outermost else guard.principal
+                if outermost:
+                    guard.precheck(name, principal, payload)
+                data = load(schema, payload) if schema is not None else dict(payload or {})
+                if outermost:
+                    guard.authorize(name, principal, data, payload, service=self)
+                if principal is not None:
+                    if declares_actor:
+                        data["actor"] = principal.actor()
+                    self.outbox.actor = principal.actor()
+                return _idempotent(self, data) if idempotent else call(self, data)
+
+        def _idempotent(self, data):
+            request_id = data.get("request_id")
             if not request_id:
                 return call(self, data)
             lease = float(setting(self.config, "ZHIDU_CLAIM_LEASE"))
-            first, stored = self.store.claim_request(fn.__name__, request_id, lease)
+            first, stored = self.store.claim_request(name, request_id, lease)
             if not first:
                 return stored
             try:
                 result = call(self, data)
             except BaseException:
-                self.store.release_request(fn.__name__, request_id)
+                self.store.release_request(name, request_id)
                 raise
-            self.store.complete_request(fn.__name__, request_id, result)
+            self.store.complete_request(name, request_id, result)
             return result
 
         run.zhidu_schema = schema
-        run.zhidu_operation = fn.__name__
+        run.zhidu_operation = name
         return rpc(expected_exceptions=CONTRACT_ERRORS)(run) if expose_rpc else run
     return decorator
+
+
+def _instance(schema):
+    return schema() if isinstance(schema, type) else schema
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from .times import parse_date, parse_time, to_iso
 ROLES = (
     "staff", "dept_manager", "deputy_gm", "gm", "group_leader", "it_admin",
     "info_officer", "attendance_clerk", "inspector", "hr", "supervisor", "system",
+    "gm_office", "dorm_admin",
 )
 # Authority order for approvals (contract: staff < dept_manager < deputy_gm < gm).
 AUTHORITY = {"staff": 0, "dept_manager": 1, "deputy_gm": 2, "gm": 3}
@@ -48,7 +49,8 @@ class Actor(Schema):
         unknown = EXCLUDE
 
     id = fields.String(required=True, validate=validate.Length(min=1))
-    role = fields.String(load_default="staff", validate=validate.OneOf(ROLES))
+    # A claimed role proves nothing; the proven identity's role replaces it.
+    role = fields.String(load_default=None, allow_none=True)
 
 
 class Payload(Schema):
@@ -58,10 +60,11 @@ class Payload(Schema):
         ordered = True
 
 
-def actor_field(required: bool = False):
-    if required:
-        return fields.Nested(Actor, required=True)
-    return fields.Nested(Actor, load_default=lambda: {"id": "system", "role": "system"})
+def actor_field():
+    """The caller, for the record. The operation layer replaces it with the proven
+    identity, so callers may leave it out; one that names someone else is refused."""
+    return fields.Nested(Actor, load_default=lambda: {"id": "system", "role": "system"},
+                         metadata={"description": "optional; must name the caller"})
 
 
 def load(schema: Schema | type[Schema], payload) -> dict:

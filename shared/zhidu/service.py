@@ -18,13 +18,15 @@ from werkzeug.wrappers import Response
 
 from . import __version__
 from .config import setting
-from .errors import ValidationError, ZhiduError
-from .events import Outbox, config_timer, list_dead_letters, replay_dead_letters
+from .errors import Unauthenticated, ValidationError, ZhiduError
+from .events import Outbox, config_timer, list_dead_letters, on_event, replay_dead_letters
+from .guard import Identity
 from .jsonschema import openapi_document
 from .metrics import Metrics
 from .mongo import Mongo, Store
 from .operations import operation, to_contract_error
 from .schemas import Payload, fields, validate
+from .times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,13 @@ JSON = "application/json; charset=utf-8"
 def json_response(status: int, body) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=None,
                     content_type=JSON)
+
+
+def error_response(exc: ZhiduError) -> Response:
+    response = json_response(exc.http_status, exc.payload())
+    if isinstance(exc, Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="zhidu"'
+    return response
 
 
 class DeadLettersQuery(Payload):
@@ -53,6 +62,7 @@ class ZhiduService:
     store = Mongo(Store)
     outbox = Outbox()
     metrics = Metrics()
+    identity = Identity()
 
     # -- contract basics -------------------------------------------------------
     @operation()
@@ -91,6 +101,20 @@ class ZhiduService:
                                        self.name, payload["ids"])
         return {"replayed": replayed}
 
+    # -- the directory copy that callers' roles and reporting lines come from --------
+    @on_event("directory", "employee_upserted")
+    def remember_person(self, envelope):
+        data = envelope["data"]
+        self.store.remember_person(data["employee_id"], data, parse_time(envelope["time"]))
+        self.identity.forget(data["employee_id"])
+
+    @on_event("directory", "employee_departed")
+    def forget_person(self, envelope):
+        data = envelope["data"]
+        self.store.remember_person(data["employee_id"], {"departed_at": data["at"]},
+                                   parse_time(envelope["time"]))
+        self.identity.forget(data["employee_id"])
+
     @config_timer("ZHIDU_OUTBOX_INTERVAL")
     def relay_outbox(self):
         self.outbox.relay()
@@ -116,7 +140,8 @@ class ZhiduService:
 
     def openapi(self) -> dict:
         operations = {r.operation: getattr(type(self), r.operation) for r in self.routes}
-        return openapi_document(self.name, self.version, self.routes, operations)
+        return openapi_document(self.name, self.version, self.routes, operations,
+                                self.identity.provider.permissions)
 
     @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<service>/<path:rest>")
     def http_api(self, request, service, rest):
@@ -140,6 +165,7 @@ class ZhiduService:
         return response
 
     def _call_route(self, route, params, request):
+        self.identity.bearer = request.headers.get("Authorization")
         try:
             payload = dict(request.args.to_dict())
             if request.method not in ("GET", "DELETE") and request.get_data():
@@ -151,11 +177,11 @@ class ZhiduService:
             result = getattr(self, route.operation)(payload)
             return json_response(route.status, result)
         except ZhiduError as exc:
-            return json_response(exc.http_status, exc.payload())
+            return error_response(exc)
         except Exception as exc:
             mapped = to_contract_error(exc)
             if mapped is not None:
-                return json_response(mapped.http_status, mapped.payload())
+                return error_response(mapped)
             log.exception("%s %s failed", request.method, request.path)
             return json_response(500, {"error": "InternalError",
                                        "message": "the service failed; see its log"})

@@ -87,8 +87,19 @@ def mongo_uri():
         yield uri
 
 
+@pytest.fixture(scope="session")
+def zhidu_key_dir():
+    """The own issuer's keys for the test session (never the developer's var/keys)."""
+    from .identity import KeyRing
+
+    path = tempfile.mkdtemp(prefix="zhidu-test-keys-")
+    KeyRing(path).ensure()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
-def zhidu_config(rabbit_config, mongo_uri):
+def zhidu_config(rabbit_config, mongo_uri, zhidu_key_dir):
     """Config for a test's services: own vhost, own databases, quick retries."""
     return {
         "AMQP_URI": rabbit_config["AMQP_URI"],
@@ -98,7 +109,122 @@ def zhidu_config(rabbit_config, mongo_uri):
         "ZHIDU_OUTBOX_INTERVAL": "0.5",
         "ZHIDU_CLAIM_LEASE": "3",
         "ZHIDU_SWEEP_INTERVAL": "3600",
+        "ZHIDU_KEY_DIR": zhidu_key_dir,
+        # Tests change a person's role between calls; production caches it briefly.
+        "ZHIDU_IDENTITY_CACHE_SECONDS": "0",
     }
+
+
+# Who a test acts as when a call names no actor: an operator's service account,
+# as `zhidu token issue svc:... --role hr --scope '*'` mints. It holds the
+# clerical roles and every scope, but not it_admin or info_officer, so what it
+# reads of complainants is masked like an ordinary reader's.
+OPERATOR = "svc:test-operator"
+OPERATOR_ROLES = ("hr", "gm_office", "dorm_admin", "inspector", "attendance_clerk")
+
+
+class People:
+    """The directory copy each service resolves callers against, seeded for a test.
+
+    Real deployments fill it from ``directory.employee_upserted``; tests that
+    are not about the directory put people there directly, in every service's
+    database, as the event would.
+    """
+
+    SEEDED_AS_OF = "2000-01-01T00:00:00+00:00"
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.known: dict[str, dict] = {}
+
+    def add(self, employee_id: str, role: str = "staff", **fields) -> dict:
+        from .config import database_name
+        from .mongo import connect
+        from .plugins import discover
+        from .times import parse_time
+
+        record = {"employee_id": employee_id, "role": role, **fields}
+        if self.known.get(employee_id) == record:
+            return record
+        client = _client(self.config["MONGO_URI"], connect)
+        as_of = parse_time(self.SEEDED_AS_OF)
+        for name in discover():
+            # The directory resolves callers against its own records.
+            collection = "employees" if name == "directory" else "people"
+            fields_ = {k: v for k, v in record.items() if k != "employee_id"}
+            client[database_name(self.config, name)][collection].update_one(
+                {"_id": employee_id}, {"$set": {**fields_, "as_of": as_of},
+                                       "$setOnInsert": {"departed_at": None}}, upsert=True)
+        self.known[employee_id] = record
+        return record
+
+    def ensure(self, actor: dict) -> None:
+        known = self.known.get(actor["id"])
+        role = actor.get("role") or "staff"
+        if known is None or known.get("role") != role:
+            self.add(actor["id"], role, **{k: v for k, v in (known or {}).items()
+                                           if k not in ("employee_id", "role")})
+
+
+_CLIENTS: dict = {}
+
+
+def _client(uri, connect):
+    if uri not in _CLIENTS:
+        _CLIENTS[uri] = connect(uri)
+    return _CLIENTS[uri]
+
+
+class Tokens:
+    def __init__(self, config: dict):
+        self.config = config
+        self._cache: dict = {}
+
+    def person(self, employee_id: str) -> str:
+        return self._issue(employee_id)
+
+    def service(self, name: str, roles=(), scopes=("*",)) -> str:
+        subject = name if name.startswith("svc:") else f"svc:{name}"
+        return self._issue(subject, tuple(roles), tuple(scopes))
+
+    def operator(self) -> str:
+        return self.service(OPERATOR, OPERATOR_ROLES)
+
+    def header(self, token: str) -> dict:
+        return {"Authorization": f"Bearer {token}"}
+
+    def _issue(self, subject, roles=(), scopes=()):
+        from .identity import issue_token
+
+        key = (subject, roles, scopes)
+        if key not in self._cache:
+            self._cache[key] = issue_token(self.config, subject, roles=roles, scopes=scopes,
+                                           ttl=3600)
+        return self._cache[key]
+
+
+@pytest.fixture
+def people(zhidu_config):
+    return People(zhidu_config)
+
+
+@pytest.fixture
+def tokens(zhidu_config):
+    return Tokens(zhidu_config)
+
+
+@pytest.fixture
+def auth_headers(tokens, people):
+    """``auth_headers()`` → the operator's header; ``auth_headers("E1", role="gm")`` a person's."""
+    def headers(who: str | None = None, role: str | None = None) -> dict:
+        if who is None:
+            return tokens.header(tokens.operator())
+        if who.startswith("svc:"):
+            return tokens.header(tokens.service(who))
+        if role is not None:
+            people.ensure({"id": who, "role": role})
+        return tokens.header(tokens.person(who))
+    return headers
 
 
 @pytest.fixture
@@ -117,13 +243,94 @@ def start_service(container_factory, zhidu_config):
     return start
 
 
-@pytest.fixture
-def rpc(zhidu_config):
-    """``rpc.<service>.<method>(payload)`` against the test's broker."""
-    from nameko.standalone.rpc import ClusterRpcProxy
+class ActingRpc:
+    """``rpc.<service>.<method>(payload)`` with a real token for the call's actor.
 
-    with ClusterRpcProxy(zhidu_config, timeout=30) as proxy:
-        yield proxy
+    A payload naming an ``actor`` is sent with that person's token (the person
+    is put in the directory copy with the role the test gives); one without
+    is sent as the test operator. ``rpc.as_(token)`` pins one token.
+    """
+
+    def __init__(self, config: dict, tokens: Tokens, people: People, token: str | None = None):
+        self._config, self._tokens, self._people = config, tokens, people
+        self._token = token
+        self._proxies: dict = {}
+
+    def as_(self, token: str) -> ActingRpc:
+        acting = ActingRpc(self._config, self._tokens, self._people, token)
+        acting._proxies = self._proxies
+        return acting
+
+    def as_person(self, employee_id: str, role: str | None = None) -> ActingRpc:
+        if role is not None:
+            self._people.ensure({"id": employee_id, "role": role})
+        return self.as_(self._tokens.person(employee_id))
+
+    def __getattr__(self, service: str):
+        if service.startswith("_"):
+            raise AttributeError(service)
+        return _ActingService(self, service)
+
+    def _proxy(self, token: str | None):
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        key = token
+        if key not in self._proxies:
+            context = {"authorization": f"Bearer {token}"} if token else {}
+            proxy = ClusterRpcProxy(self._config, context_data=context, timeout=30)
+            self._proxies[key] = (proxy, proxy.start())
+        return self._proxies[key][1]
+
+    def _token_for(self, payload) -> str:
+        if self._token is not None:
+            return self._token
+        actor = payload.get("actor") if isinstance(payload, dict) else None
+        if isinstance(actor, dict) and isinstance(actor.get("id"), str) and actor["id"]:
+            self._people.ensure(actor)
+            return self._tokens.person(actor["id"])
+        return self._tokens.operator()
+
+    def anonymous(self) -> ActingRpc:
+        acting = ActingRpc(self._config, self._tokens, self._people, "")
+        acting._proxies = self._proxies
+        return acting
+
+    def close(self) -> None:
+        for proxy, _ in self._proxies.values():
+            proxy.stop()
+        self._proxies.clear()
+
+
+class _ActingService:
+    def __init__(self, acting: ActingRpc, service: str):
+        self._acting, self._service = acting, service
+
+    def __getattr__(self, method: str):
+        return _ActingMethod(self._acting, self._service, method)
+
+
+class _ActingMethod:
+    def __init__(self, acting: ActingRpc, service: str, method: str):
+        self._acting, self._service, self._method = acting, service, method
+
+    def _target(self, payload):
+        token = self._acting._token_for(payload)
+        proxy = self._acting._proxy(token or None)
+        return getattr(getattr(proxy, self._service), self._method)
+
+    def __call__(self, payload=None, *args, **kwargs):
+        return self._target(payload)(payload, *args, **kwargs)
+
+    def call_async(self, payload=None, *args, **kwargs):
+        return self._target(payload).call_async(payload, *args, **kwargs)
+
+
+@pytest.fixture
+def rpc(zhidu_config, tokens, people):
+    """``rpc.<service>.<method>(payload)`` against the test's broker, with real tokens."""
+    acting = ActingRpc(zhidu_config, tokens, people)
+    yield acting
+    acting.close()
 
 
 class EventTap:

@@ -45,6 +45,26 @@ class Departure(Payload):
     actor = actor_field()
 
 
+PASSWORD = validate.Length(min=10, max=256, error="must be 10 to 256 characters")
+
+
+class Login(Payload):
+    employee_id = fields.String(required=True, validate=ID)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class SetPassword(Payload):
+    employee_id = fields.String(required=True, validate=ID)
+    password = fields.String(required=True, validate=PASSWORD)
+    actor = actor_field()
+
+
+class ChangePassword(Payload):
+    employee_id = fields.String(required=True, validate=ID)
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    new_password = fields.String(required=True, validate=PASSWORD)
+
+
 class DepartedEvent(Payload):
     employee_id = fields.String(required=True)
     at = fields.String(required=True)

@@ -13,6 +13,9 @@ class DirectoryStore(Store):
             # The default listing: people still employed, in id order.
             IndexModel([("departed_at", ASCENDING), ("_id", ASCENDING)]),
         ],
+        # Password hashes live apart from the employee record, which is
+        # announced to every service; failures are kept for the rate limit.
+        "credentials": [],
     }
 
     def upsert(self, employee: dict, actor: dict) -> tuple[dict, bool]:
@@ -53,6 +56,28 @@ class DirectoryStore(Store):
             {"_id": employee_id}, {"$set": {"departed_at": at, "departed_by": actor}},
             return_document=ReturnDocument.AFTER)
         return self._out(doc)
+
+    # -- identity ---------------------------------------------------------------------
+    def person(self, employee_id: str) -> dict | None:
+        """The directory is its own copy: callers' roles come from the record itself."""
+        return self.get(employee_id)
+
+    def credentials(self, employee_id: str) -> dict | None:
+        return self.db.credentials.find_one({"_id": employee_id})
+
+    def set_password_hash(self, employee_id: str, password_hash: str, at, actor: dict) -> None:
+        self.db.credentials.update_one(
+            {"_id": employee_id},
+            {"$set": {"hash": password_hash, "set_at": at, "set_by": actor["id"],
+                      "failures": []}}, upsert=True)
+
+    def record_failure(self, employee_id: str, at, keep: int) -> None:
+        # Only known people have a record; unknown ids are limited by their cost.
+        self.db.credentials.update_one(
+            {"_id": employee_id}, {"$push": {"failures": {"$each": [at], "$slice": -keep}}})
+
+    def clear_failures(self, employee_id: str) -> None:
+        self.db.credentials.update_one({"_id": employee_id}, {"$set": {"failures": []}})
 
     @staticmethod
     def _out(doc):

@@ -39,17 +39,20 @@ def test_bad_input_names_the_field_and_writes_nothing(start_service, rpc):
     assert err.value.exc_type == "NotFound"
 
 
-def test_rest_api_and_openapi(start_service):
+def test_rest_api_and_openapi(start_service, auth_headers):
     container = start_service(DirectoryService)
     base = f"{container.web_url}/api/v1/directory"
-    reply = requests.put(f"{base}/employees/E1", json=ALICE, timeout=10)
+    hr = auth_headers()
+    anonymous = requests.put(f"{base}/employees/E1", json=ALICE, timeout=10)
+    assert anonymous.status_code == 401
+    reply = requests.put(f"{base}/employees/E1", json=ALICE, headers=hr, timeout=10)
     assert reply.status_code == 200, reply.text
-    assert requests.get(f"{base}/employees/E1", timeout=10).json()["name"] == "王丽"
-    bad = requests.put(f"{base}/employees/E9", json={"name": "x"}, timeout=10)
+    assert requests.get(f"{base}/employees/E1", headers=hr, timeout=10).json()["name"] == "王丽"
+    bad = requests.put(f"{base}/employees/E9", json={"name": "x"}, headers=hr, timeout=10)
     assert bad.status_code == 400
     assert {"gender", "department", "unit"} <= set(bad.json()["fields"])
-    assert requests.get(f"{base}/employees/nobody", timeout=10).status_code == 404
-    gone = requests.post(f"{base}/employees/E1/departure",
+    assert requests.get(f"{base}/employees/nobody", headers=hr, timeout=10).status_code == 404
+    gone = requests.post(f"{base}/employees/E1/departure", headers=hr,
                          json={"at": "2026-11-20T10:00:00"}, timeout=10)
     assert gone.status_code == 200 and gone.json()["departed_at"] == "2026-11-20T02:00:00+00:00"
     doc = requests.get(f"{container.web_url}/openapi.json", timeout=10).json()
