@@ -46,11 +46,26 @@ $(STAMP): constraints.txt requirements.txt requirements-dev.txt shared/pyproject
 broker:
 	@bash deploy/scripts/ensure-broker.sh
 
-# promtool (Debian's prometheus package) unit-tests the alerting rules.
+# Debian's prometheus and prometheus-alertmanager: promtool and amtool test the
+# alerting rules and the routes, and the monitoring tests and `make run` start
+# their own servers on ports of their choosing. The packages' post-install would
+# start system daemons as well; a policy-rc.d answering 101 (the Debian way to
+# say "no service starts now") keeps them from starting at all, so nothing has
+# to be stopped afterwards. One already in place is the administrator's and is
+# left alone.
 tools:
-	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
-	@# The Debian package starts a Prometheus server we do not need.
-	@-pkill -x prometheus 2>/dev/null; true
+	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+		set -e; own_policy=false; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+			chmod 755 /usr/sbin/policy-rc.d; own_policy=true; \
+		fi; \
+		trap '$$own_policy && rm -f /usr/sbin/policy-rc.d' EXIT; \
+		echo "installing prometheus and prometheus-alertmanager"; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			prometheus prometheus-alertmanager >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

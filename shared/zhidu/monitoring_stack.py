@@ -1,0 +1,312 @@
+"""Prometheus and Alertmanager beside a suite running on this machine.
+
+``zhidu run`` and the monitoring tests start Debian's ``prometheus`` and
+``prometheus-alertmanager`` with the repository's alert rules
+(``deploy/prometheus/rules``) and routes (``deploy/alertmanager``), scraping
+the services they are given and RabbitMQ's ``rabbitmq_prometheus`` endpoint.
+The configuration is generated into a working directory, so the committed
+files stay the deployment's (compose and Kubernetes host names) and a run here
+only swaps in local addresses. Both processes are stopped by whoever started
+them, by pid; nothing is left running and nothing else is touched.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
+ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yaml"
+RECEIVER_PATH = "/api/v1/notifications/alerts"
+BROKER_METRICS_PORT = 15692
+# Per-object, so every queue is a labelled series; the default endpoint sums
+# them all into one number per metric.
+BROKER_METRICS_PATH = "/metrics/per-object"
+DEFAULT_PROMETHEUS_PORT = 9090
+DEFAULT_ALERTMANAGER_PORT = 9093
+TOKEN_COMMAND = "zhidu token issue svc:alertmanager --scope notifications:receive_alerts"
+
+
+class MonitoringError(RuntimeError):
+    """Prometheus or Alertmanager did not start; the message ends with its log."""
+
+
+@dataclass(frozen=True)
+class ScrapeJob:
+    name: str
+    targets: tuple[str, ...]
+    metrics_path: str = "/metrics"
+
+
+def binaries() -> dict[str, str] | None:
+    """Paths of the two servers, or None unless both are installed.
+
+    Debian names the Alertmanager binary ``prometheus-alertmanager``.
+    """
+    prometheus = shutil.which("prometheus")
+    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not prometheus or not alertmanager:
+        return None
+    return {"prometheus": prometheus, "alertmanager": alertmanager}
+
+
+def suite_jobs(ports: dict[str, int], host: str = "127.0.0.1") -> list[ScrapeJob]:
+    """One job per service, named ``zhidu-<service>`` as the alert rules expect."""
+    return [ScrapeJob(f"zhidu-{name}", (f"{host}:{port}",)) for name, port in ports.items()]
+
+
+def broker_job(amqp_uri: str) -> ScrapeJob:
+    """RabbitMQ's Prometheus endpoint on the broker's host, or
+    ``ZHIDU_BROKER_METRICS_ADDRESS`` (host:port) when it is elsewhere."""
+    address = os.environ.get("ZHIDU_BROKER_METRICS_ADDRESS")
+    if not address:
+        host = urlparse(amqp_uri).hostname or "localhost"
+        address = f"{host}:{BROKER_METRICS_PORT}"
+    return ScrapeJob("rabbitmq", (address,), BROKER_METRICS_PATH)
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms" if seconds < 1 or seconds != int(seconds) \
+        else f"{int(seconds)}s"
+
+
+def prometheus_config(jobs: Iterable[ScrapeJob], *, alertmanager: str | None,
+                      rule_files: Iterable[str], scrape_interval: float = 15,
+                      evaluation_interval: float = 15) -> dict:
+    interval = _duration(scrape_interval)
+    return {
+        "global": {
+            "scrape_interval": interval,
+            # A scrape may not outlast its interval.
+            "scrape_timeout": _duration(min(scrape_interval, 10)),
+            "evaluation_interval": _duration(evaluation_interval),
+        },
+        "rule_files": list(rule_files),
+        "alerting": {"alertmanagers": [
+            {"static_configs": [{"targets": [alertmanager]}]}]} if alertmanager else {},
+        "scrape_configs": [
+            {"job_name": job.name, "metrics_path": job.metrics_path,
+             "static_configs": [{"targets": list(job.targets)}]}
+            for job in jobs],
+    }
+
+
+def _routes(route: dict):
+    yield route
+    for child in route.get("routes") or ():
+        yield from _routes(child)
+
+
+def alertmanager_config(*, receiver_url: str, token_file: str | Path,
+                        template: Path = ALERTMANAGER_CONFIG,
+                        timing: dict | None = None) -> dict:
+    """The repository's routes with every webhook sent to ``receiver_url``
+    with the token in ``token_file``.
+
+    ``timing`` replaces group_wait / group_interval / repeat_interval on every
+    route that sets them (tests shorten them; the routes stay as reviewed).
+    """
+    config = copy.deepcopy(yaml.safe_load(template.read_text(encoding="utf-8")))
+    for receiver in config.get("receivers", []):
+        for webhook in receiver.get("webhook_configs") or ():
+            webhook["url"] = receiver_url
+            webhook.setdefault("http_config", {})["authorization"] = {
+                "type": "Bearer", "credentials_file": str(token_file)}
+    if timing:
+        for route in _routes(config["route"]):
+            for key, value in timing.items():
+                if key in route or route is config["route"]:
+                    route[key] = value
+    return config
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class MonitoringStack:
+    """Prometheus and Alertmanager in ``workdir``, on ``host`` and the given ports.
+
+    ``with MonitoringStack(...) as stack:`` starts both and stops both.
+    """
+
+    def __init__(self, workdir: str | Path, jobs: Iterable[ScrapeJob], *,
+                 receiver_url: str, token_file: str | Path,
+                 host: str = "127.0.0.1",
+                 prometheus_port: int = DEFAULT_PROMETHEUS_PORT,
+                 alertmanager_port: int = DEFAULT_ALERTMANAGER_PORT,
+                 rule_files: Iterable[str | Path] | None = None,
+                 scrape_interval: float = 15, evaluation_interval: float = 15,
+                 alertmanager_timing: dict | None = None):
+        self.workdir = Path(workdir).resolve()
+        self.jobs = list(jobs)
+        self.receiver_url = receiver_url
+        self.token_file = Path(token_file).resolve()
+        self.host = host
+        self.prometheus_port = prometheus_port
+        self.alertmanager_port = alertmanager_port
+        self.rule_files = [str(Path(f).resolve()) for f in rule_files] \
+            if rule_files is not None else [str(RULES_DIR / "*.yaml")]
+        self.scrape_interval = scrape_interval
+        self.evaluation_interval = evaluation_interval
+        self.alertmanager_timing = alertmanager_timing
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs = []
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.host}:{self.alertmanager_port}"
+
+    def write_configs(self) -> tuple[Path, Path]:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        prometheus_file = self.workdir / "prometheus.yaml"
+        alertmanager_file = self.workdir / "alertmanager.yaml"
+        prometheus_file.write_text(yaml.safe_dump(prometheus_config(
+            self.jobs, alertmanager=f"{self.host}:{self.alertmanager_port}",
+            rule_files=self.rule_files, scrape_interval=self.scrape_interval,
+            evaluation_interval=self.evaluation_interval), sort_keys=False), encoding="utf-8")
+        alertmanager_file.write_text(yaml.safe_dump(alertmanager_config(
+            receiver_url=self.receiver_url, token_file=self.token_file,
+            timing=self.alertmanager_timing), sort_keys=False), encoding="utf-8")
+        return prometheus_file, alertmanager_file
+
+    def start(self, timeout: float = 30) -> MonitoringStack:
+        found = binaries()
+        if found is None:
+            raise MonitoringError("prometheus and prometheus-alertmanager are not installed")
+        prometheus_file, alertmanager_file = self.write_configs()
+        try:
+            self._spawn("alertmanager", [
+                found["alertmanager"], f"--config.file={alertmanager_file}",
+                f"--storage.path={self.workdir / 'alertmanager'}",
+                f"--web.listen-address={self.host}:{self.alertmanager_port}",
+                f"--web.external-url={self.alertmanager_url}/",
+                # One instance: no gossip port opened on every interface.
+                "--cluster.listen-address=",
+            ])
+            self._spawn("prometheus", [
+                found["prometheus"], f"--config.file={prometheus_file}",
+                f"--storage.tsdb.path={self.workdir / 'prometheus'}",
+                f"--web.listen-address={self.host}:{self.prometheus_port}",
+                f"--web.external-url={self.prometheus_url}/",
+            ])
+            deadline = time.monotonic() + timeout
+            for name, url in (("alertmanager", self.alertmanager_url),
+                              ("prometheus", self.prometheus_url)):
+                while not _ready(url):
+                    if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                        raise MonitoringError(f"{name} did not start on {url}:\n"
+                                              f"{self.log_tail(name)}")
+                    time.sleep(0.1)
+        except BaseException:
+            # Ctrl-C or a failure half-way must not leave either behind.
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # closed in stop()
+        self._logs.append(log)
+        # A session of their own: the terminal's Ctrl-C reaches the launcher,
+        # which stops them in order, not them directly.
+        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        path = self.workdir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> MonitoringStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_for_suite(ports: dict[str, int], *, data_dir: str | Path,
+                    amqp_uri: str) -> MonitoringStack | None:
+    """What ``zhidu run`` starts beside the services, when it can; prints
+    where to look, or why monitoring is not running. Never fails the suite."""
+    if os.environ.get("ZHIDU_MONITORING", "auto").lower() in ("off", "0", "false", "no"):
+        return None
+    if binaries() is None:
+        print("monitoring not started: prometheus and prometheus-alertmanager are not "
+              "installed (make tools installs them)", flush=True)
+        return None
+    host = "127.0.0.1"
+    prometheus_port = int(os.environ.get("ZHIDU_PROMETHEUS_PORT", DEFAULT_PROMETHEUS_PORT))
+    alertmanager_port = int(os.environ.get("ZHIDU_ALERTMANAGER_PORT",
+                                           DEFAULT_ALERTMANAGER_PORT))
+    busy = [port for port in (prometheus_port, alertmanager_port) if answers(host, port)]
+    if busy:
+        print(f"monitoring not started: something already answers on "
+              f"{', '.join(f'{host}:{p}' for p in busy)}", flush=True)
+        return None
+    data_dir = Path(data_dir)
+    token_file = Path(os.environ.get("ZHIDU_ALERTMANAGER_TOKEN_FILE")
+                      or data_dir / "alertmanager.token")
+    stack = MonitoringStack(
+        data_dir / "monitoring", [*suite_jobs(ports, host), broker_job(amqp_uri)],
+        receiver_url=f"http://{host}:{ports.get('notifications', 8105)}{RECEIVER_PATH}",
+        token_file=token_file, host=host, prometheus_port=prometheus_port,
+        alertmanager_port=alertmanager_port)
+    try:
+        stack.start()
+    except MonitoringError as exc:
+        print(f"monitoring not started: {exc}", flush=True)
+        return None
+    print(f"Prometheus on {stack.prometheus_url} (rules: deploy/prometheus/rules), "
+          f"Alertmanager on {stack.alertmanager_url} (logs and data in {stack.workdir})",
+          flush=True)
+    if not token_file.exists():
+        print(f"alerts reach the notifications service once {token_file} holds a token: "
+              f"{TOKEN_COMMAND} > {token_file}", flush=True)
+    return stack
