@@ -15,7 +15,7 @@ from .smtp import SmtpServer
 
 pytestmark = pytest.mark.integration
 
-ACTOR = {"id": "ADM", "role": "dept_manager"}
+ACTOR = {"id": "ADM", "role": "dorm_admin"}
 
 
 @pytest.fixture
@@ -74,6 +74,8 @@ def test_smoking_books_three_points_and_notifies_the_resident(suite, event_tap):
     # The penalty names the violation as its cause and keeps the chain's id.
     assert issued["causation_id"] == recorded["id"]
     assert issued["correlation_id"] == recorded["correlation_id"]
+    # Both carry the inspector who caused them: the proven caller, not a claim.
+    assert recorded["actor"] == issued["actor"] == {"id": "INS", "role": "inspector"}
 
     account = rpc.penalties.get_account({"employee_id": "R1", "year": 2026, "month": 11})
     assert (account["points_total"], account["amount_yuan_total"]) == (3, 30)

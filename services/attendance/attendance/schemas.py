@@ -47,11 +47,14 @@ class SetRoster(Payload):
     at = Time(load_default=None, allow_none=True,
               metadata={"description": "when the change was approved; default now"})
     request_id = fields.String(load_default=None, allow_none=True)
-    actor = actor_field(required=True)
+    actor = actor_field()
 
 
 class RosterQuery(Payload):
     employee_id = _id(required=False)
+    department = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(min=1, max=64),
+                               metadata={"description": "only this department's people"})
     date_from = Day(required=True)
     date_to = Day(required=True)
 
@@ -82,7 +85,7 @@ class ReportIncident(Payload):
     minutes = fields.Integer(load_default=None, allow_none=True,
                              validate=validate.Range(min=1, max=24 * 60))
     note = fields.String(load_default=None, allow_none=True)
-    actor = actor_field(required=True)
+    actor = actor_field()
     request_id = fields.String(load_default=None, allow_none=True)
 
 
@@ -96,6 +99,9 @@ class CloseDay(Payload):
 class DayQuery(Payload):
     date = Day(required=True)
     employee_id = _id(required=False)
+    department = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(min=1, max=64),
+                               metadata={"description": "only this department's people"})
 
 
 # -- leave -----------------------------------------------------------------------
@@ -118,7 +124,7 @@ class DecideLeave(Payload):
     approve = fields.Boolean(required=True)
     at = Time(required=True)
     note = fields.String(load_default=None, allow_none=True)
-    actor = actor_field(required=True)
+    actor = actor_field()
 
 
 class AttachProof(Payload):
@@ -133,6 +139,9 @@ class LeaveRef(Payload):
 
 class LeaveQuery(Payload):
     employee_id = _id(required=False)
+    department = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Length(min=1, max=64),
+                               metadata={"description": "only this department's people"})
     status = fields.String(load_default=None, allow_none=True,
                            validate=validate.OneOf(["pending", "approved", "rejected"]))
     approver_role = fields.String(load_default=None, allow_none=True)
@@ -144,7 +153,7 @@ class SeniorityAccount(Payload):
     entitlement_days = fields.Integer(required=True, validate=validate.Range(min=0, max=366))
     carried_over_days = fields.Integer(load_default=0, validate=validate.Range(min=0, max=366))
     at = Time(load_default=None, allow_none=True)
-    actor = actor_field(required=True)
+    actor = actor_field()
 
 
 class Absenteeism(Payload):
@@ -158,7 +167,7 @@ class SubmitReport(Payload):
     year = fields.Integer(required=True, validate=YEAR)
     month = fields.Integer(required=True, validate=MONTH)
     at = Time(required=True)
-    actor = actor_field(required=True)
+    actor = actor_field()
     request_id = fields.String(load_default=None, allow_none=True)
 
 

@@ -4,16 +4,23 @@ Entry points only: each validates its payload (schemas), asks the pure domain
 what the rules say, writes through the store and emits what was decided. The
 day-closing pipeline, the booking of violations and the sweep live in
 ``closing``, ``booking`` and ``sweeping``.
+
+Who may call each operation is ``rules/permissions.yaml``, checked against the
+proven caller before a handler runs; the ``relation_*`` and ``subject_*``
+methods answer the questions it asks (is the caller this department's clerk,
+whose leave is this). How much authority the caller then carries — a step of
+the leave ladder, a change to a published shift — is the domain's.
 """
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from zhidu.errors import Conflict, NotFound, PermissionDenied
+from zhidu.errors import Conflict, NotFound
 from zhidu.events import config_timer, on_event
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, operation
+from zhidu.permissions import LINE_FIELDS
 from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
 from zhidu.times import as_utc, local_date, parse_time, to_iso, utcnow
@@ -27,7 +34,7 @@ from .leave import attach_proof, decide_leave, new_leave
 from .meetings import award_eligibility, close_meeting, evaluate_checkin, meeting_incident
 from .meetings import schedule_meeting as plan_meeting
 from .reports import monthly_report_due, monthly_report_status
-from .roles import SUPERVISOR, effective_role, satisfies
+from .roles import acting_role, effective_role, satisfies
 from .rosters import apply_roster, entry_key, holiday_periods
 from .rulebook import load_rules
 from .seniority import apply_leave, approve_carry_over, open_year
@@ -91,12 +98,117 @@ class AttendanceService(ZhiduService):
     def sweeper(self) -> Sweeper:
         return Sweeper(self.store, self.outbox, self.rules, self.booker, self.closer)
 
-    def _acting(self, actor: dict, employee_ids) -> dict:
-        """The actor with the role they hold towards these employees."""
-        people = self.store.employees(employee_ids)
-        role = effective_role(actor, [people.get(e) for e in sorted(set(employee_ids))],
-                              self.rules.attendance.ladder)
-        return dict(actor, role=role)
+    def _acting(self, employee_ids=(), needed: str | None = None) -> dict:
+        """The proven caller, in the role they act in towards these employees.
+
+        Who may call at all is settled by the permissions file; this is how much
+        authority the caller carries for the domain's ladders: the role they hold
+        that carries ``needed``, or ``supervisor`` when they are the direct
+        superior of every employee concerned.
+        """
+        principal = self.identity.principal
+        ladder = self.rules.attendance.ladder
+        role = acting_role(principal.roles, needed, ladder)
+        if needed is None or not satisfies(role, needed, ladder):
+            people = [self.identity.person(e) for e in sorted(set(employee_ids))]
+            role = effective_role({"id": principal.id, "role": role}, people, ladder)
+        return {"id": principal.id, "role": role}
+
+    # -- who stands where: relations and subjects of rules/permissions.yaml ----------------
+    def relation_department_clerk(self, principal, payload) -> bool:
+        return self._of_department(principal, "attendance_clerk", payload)
+
+    def relation_department_head(self, principal, payload) -> bool:
+        return self._of_department(principal, "dept_manager", payload)
+
+    def relation_same_department(self, principal, payload) -> bool:
+        mine = (principal.person or {}).get("department")
+        return not principal.service_account and bool(mine) and \
+            self._departments_concerned(payload) == {mine}
+
+    def relation_emergency_clerk(self, principal, payload) -> bool:
+        return bool(payload.get("emergency")) and \
+            self._of_department(principal, "attendance_clerk", payload)
+
+    def relation_roster_supervisor(self, principal, payload) -> bool:
+        employees = {e["employee_id"] for e in payload.get("entries") or []}
+        return bool(employees) and all(self._in_line_of(principal.id, e) for e in employees)
+
+    def relation_leave_approver(self, principal, payload) -> bool:
+        leave = self._looked_up("leave", payload.get("leave_id"))
+        if leave is None:
+            return False
+        decided_by = {a.get("actor_id") for a in leave.get("approvals") or []}
+        return principal.id in decided_by or \
+            bool(self._approving_roles(principal) & set(leave.get("required_approvals") or []))
+
+    def relation_approver_queue(self, principal, payload) -> bool:
+        return payload.get("status") == "pending" and \
+            payload.get("approver_role") in self._approving_roles(principal)
+
+    def _approving_roles(self, principal) -> set[str]:
+        """The caller's roles that let them decide any leave their step comes to
+        (decide_leave's roles, e.g. gm): the approvers outside the reporting line."""
+        return set(principal.roles) & self.identity.provider.permissions.rule("decide_leave").roles
+
+    def relation_meeting_member(self, principal, payload) -> bool:
+        meeting = self._looked_up("meeting", payload.get("meeting_id"))
+        return meeting is not None and (meeting["chair_id"] == principal.id
+                                        or principal.id in meeting["attendees"])
+
+    def relation_meeting_chair(self, principal, payload) -> bool:
+        meeting = self._looked_up("meeting", payload.get("meeting_id"))
+        return meeting is not None and meeting["chair_id"] == principal.id
+
+    def relation_chair_closing(self, principal, payload) -> bool:
+        return not payload.get("excused") and self.relation_meeting_chair(principal, payload)
+
+    def subject_leave_employee(self, payload) -> str | None:
+        leave = self._looked_up("leave", payload.get("leave_id"))
+        return leave["employee_id"] if leave else None
+
+    def _looked_up(self, kind: str, key: str | None) -> dict | None:
+        """A leave or meeting as the permission check saw it, read once per call.
+
+        Only for deciding who may call: handlers read their own fresh copy.
+        """
+        if not key:
+            return None
+        seen = self.__dict__.setdefault("_permission_lookups", {})
+        if (kind, key) not in seen:
+            seen[kind, key] = getattr(self.store, kind)(key)
+        return seen[kind, key]
+
+    def _of_department(self, principal, role: str, payload) -> bool:
+        """Does the caller hold ``role`` in the one department the call concerns?"""
+        mine = (principal.person or {}).get("department")
+        if principal.service_account or role not in principal.roles or not mine:
+            return False
+        concerned = self._departments_concerned(payload)
+        return concerned == {mine}
+
+    def _departments_concerned(self, payload) -> set[str] | None:
+        """The departments of everything the call names; None when one is unknown."""
+        departments = {payload["department"]} if payload.get("department") else set()
+        employees = {e["employee_id"] for e in payload.get("entries") or []}
+        if payload.get("employee_id"):
+            employees.add(payload["employee_id"])
+        if payload.get("leave_id"):
+            employee = self.subject_leave_employee(payload)
+            if employee is None:
+                return None
+            employees.add(employee)
+        for employee_id in employees:
+            department = (self.identity.person(employee_id) or {}).get("department")
+            if not department:
+                return None
+            departments.add(department)
+        return departments or None
+
+    def _in_line_of(self, caller_id: str, employee_id: str) -> bool:
+        person = self.identity.person(employee_id) or {}
+        return caller_id != employee_id and caller_id in (
+            person.get(f) for f in LINE_FIELDS["line_manager"])
 
     def _rostered_shift_at(self, employee_id: str, at: datetime, before: timedelta,
                            after: timedelta):
@@ -146,7 +258,8 @@ class AttendanceService(ZhiduService):
         changing = [e["employee_id"] for e in entries
                     if (old := existing.get(entry_key(e["employee_id"], e["date"])))
                     and old.get("published") and old["shift_code"] != e["shift_code"]]
-        actor = self._acting(payload["actor"], changing) if changing else payload["actor"]
+        actor = self._acting(changing, self.rules.attendance.roster.change_approver_role) \
+            if changing else payload["actor"]
         plan = apply_roster(existing, entries, publish=payload["published"], actor=actor,
                             at=at, shifts=shifts, policy=self.rules.attendance,
                             reason=payload["reason"], tz=self.rules.tz)
@@ -157,7 +270,8 @@ class AttendanceService(ZhiduService):
     @operation(schemas.RosterQuery)
     def get_roster(self, payload):
         return self.store.roster_between(payload["date_from"].isoformat(),
-                                         payload["date_to"].isoformat(), payload["employee_id"])
+                                         payload["date_to"].isoformat(),
+                                         employee_ids=self._people_asked(payload))
 
     @operation(schemas.HolidayRosterCheck)
     def holiday_roster_check(self, payload):
@@ -200,11 +314,7 @@ class AttendanceService(ZhiduService):
     @operation(schemas.ReportIncident, idempotent=True)
     def report_incident(self, payload):
         employee_id, at = payload["employee_id"], _ms(payload["at"])
-        actor = self._acting(payload["actor"], [employee_id])
-        if not (satisfies(actor["role"], SUPERVISOR, self.rules.attendance.ladder)
-                or actor["role"] == "inspector"):
-            raise PermissionDenied("incidents are reported by the employee's supervisor, "
-                                   f"someone above, or an inspector; not {actor['role']!r}")
+        actor = self._acting([employee_id])
         entry, _, _ = self._rostered_shift_at(employee_id, at, timedelta(0), timedelta(0))
         if entry is None:
             raise Conflict(f"{employee_id} is not on a rostered shift at {to_iso(at)}")
@@ -234,8 +344,7 @@ class AttendanceService(ZhiduService):
 
     @operation(schemas.DayQuery)
     def get_day(self, payload):
-        ids = [payload["employee_id"]] if payload["employee_id"] else None
-        found = self.store.evaluations_on(payload["date"].isoformat(), ids)
+        found = self.store.evaluations_on(payload["date"].isoformat(), self._people_asked(payload))
         return [{k: v for k, v in e.items() if k != "fingerprint"}
                 for _, e in sorted(found.items())]
 
@@ -280,7 +389,7 @@ class AttendanceService(ZhiduService):
     @operation(schemas.DecideLeave)
     def decide_leave(self, payload):
         leave = self._leave(payload["leave_id"])
-        actor = self._acting(payload["actor"], [leave["employee_id"]])
+        actor = self._acting([leave["employee_id"]], leave.get("next_approver_role"))
         if _repeats_last_approval(leave, actor, payload):
             # The same decision again (a retry after a crash): finish what it
             # implied instead of refusing it as already taken.
@@ -346,8 +455,17 @@ class AttendanceService(ZhiduService):
 
     @operation(schemas.LeaveQuery)
     def list_leaves(self, payload):
-        return self.store.leaves(payload["employee_id"], payload["status"],
-                                 payload["approver_role"])
+        return self.store.leaves(status=payload["status"], approver_role=payload["approver_role"],
+                                 employee_ids=self._people_asked(payload))
+
+    def _people_asked(self, payload) -> list[str] | None:
+        """The employees a list query names: one person, a department, both, or everyone."""
+        ids = None
+        if payload.get("department"):
+            ids = set(self.store.department_members(payload["department"]))
+        if payload.get("employee_id"):
+            ids = {payload["employee_id"]} if ids is None else ids & {payload["employee_id"]}
+        return None if ids is None else sorted(ids)
 
     def _leave(self, leave_id: str) -> dict:
         leave = self.store.leave(leave_id)
@@ -357,10 +475,10 @@ class AttendanceService(ZhiduService):
 
     @operation(schemas.SeniorityAccount)
     def set_seniority_account(self, payload):
-        policy, actor = self.rules.attendance, payload["actor"]
-        if not satisfies(actor.get("role"), "dept_manager", policy.ladder):
-            raise PermissionDenied("seniority entitlements are set by a department manager "
-                                   "or above")
+        policy = self.rules.attendance
+        actor = self._acting([payload["employee_id"]],
+                             policy.seniority.carry_over_approver
+                             if payload["carried_over_days"] else None)
         employee_id, year = payload["employee_id"], payload["year"]
         carry = None
         if payload["carried_over_days"]:
@@ -369,6 +487,9 @@ class AttendanceService(ZhiduService):
             carry = approve_carry_over(previous, payload["carried_over_days"], actor,
                                        payload["at"] or utcnow(), policy)
         account = open_year(employee_id, year, payload["entitlement_days"], carry)
+        if carry is not None:
+            # Who let the days cross the year (四.1 needs the GM) stays on record.
+            account["carry_over"] = carry
         existing = self.store.seniority_account(employee_id, year)
         if existing is not None:
             if payload["entitlement_days"] < existing["used_days"]:
@@ -388,13 +509,11 @@ class AttendanceService(ZhiduService):
     def submit_monthly_report(self, payload):
         policy, actor = self.rules.attendance, payload["actor"]
         department = payload["department"]
-        if actor.get("role") != "attendance_clerk" and \
-                not satisfies(actor.get("role"), "dept_manager", policy.ladder):
-            raise PermissionDenied("the monthly report is submitted by the attendance clerk "
-                                   "or the department head")
+        # The clerk answers for the report (000 §2 五.1, 六.3); when the head
+        # submits it, the department's clerk is still the one booked.
+        by_clerk = "attendance_clerk" in self.identity.principal.roles
         clerks = self.store.department_role_holders(department, "attendance_clerk")
-        clerk_id = actor["id"] if actor.get("role") == "attendance_clerk" or not clerks \
-            else clerks[0]
+        clerk_id = actor["id"] if by_clerk or not clerks else clerks[0]
         head_id = self.sweeper.head_of(department, clerk_id)
         status = monthly_report_status(department=department, year=payload["year"],
                                        month=payload["month"], policy=policy,
@@ -536,6 +655,23 @@ class AttendanceService(ZhiduService):
     def on_employee_departed(self, envelope):
         data = envelope["data"]
         self.store.mark_departed(data["employee_id"], parse_time(data["at"]))
+
+    # The directory copy callers are proven against. The inherited handlers ask
+    # the worker's guard to drop its cached entry, which only the provider
+    # behind it can do; without these, every directory update would be retried
+    # into the dead-letter queue after it was applied.
+    @on_event("directory", "employee_upserted")
+    def remember_person(self, envelope):
+        data = envelope["data"]
+        self.store.remember_person(data["employee_id"], data, parse_time(envelope["time"]))
+        self.identity.provider.forget(data["employee_id"])
+
+    @on_event("directory", "employee_departed")
+    def forget_person(self, envelope):
+        data = envelope["data"]
+        self.store.remember_person(data["employee_id"], {"departed_at": data["at"]},
+                                   parse_time(envelope["time"]))
+        self.identity.provider.forget(data["employee_id"])
 
     def refresh_metrics(self) -> None:
         pending, age = self.metrics["pending"], self.metrics["pending_age"]

@@ -98,6 +98,11 @@ class AttendanceStore(Store):
                                        "departed_at": None}, {"_id": 1}).sort("_id", 1)
         return [d["_id"] for d in docs]
 
+    def department_members(self, department: str) -> list[str]:
+        """Everyone ever filed under ``department``, departed too (index ``department, role``)."""
+        docs = self.db.employees.find({"department": department}, {"_id": 1}).sort("_id", 1)
+        return [d["_id"] for d in docs]
+
     def clerks_by_department(self) -> dict[str, str]:
         """The first attendance clerk of every department (index ``role, department``)."""
         docs = self.db.employees.find({"role": "attendance_clerk", "departed_at": None},
@@ -153,10 +158,13 @@ class AttendanceStore(Store):
                 ordered=False)
 
     def roster_between(self, date_from: str, date_to: str,
-                       employee_id: str | None = None) -> list[dict]:
+                       employee_id: str | None = None, employee_ids=None) -> list[dict]:
         """Index ``employee_id, date`` or ``date, employee_id``."""
         query: dict = {"date": {"$gte": date_from, "$lte": date_to}}
-        if employee_id:
+        if employee_ids is not None:
+            query["employee_id"] = {"$in": sorted(set(employee_ids))}
+            cursor = self.db.roster.find(query).sort([("date", 1), ("employee_id", 1)])
+        elif employee_id:
             query["employee_id"] = employee_id
             cursor = self.db.roster.find(query).sort([("employee_id", 1), ("date", 1)])
         else:
@@ -373,8 +381,11 @@ class AttendanceStore(Store):
         return self.db.leaves.replace_one({"_id": leave["leave_id"], "version": version},
                                           doc).modified_count == 1
 
-    def leaves(self, employee_id=None, status=None, approver_role=None) -> list[dict]:
+    def leaves(self, employee_id=None, status=None, approver_role=None,
+               employee_ids=None) -> list[dict]:
         query: dict = {}
+        if employee_ids is not None:
+            query["employee_id"] = {"$in": sorted(set(employee_ids))}
         if employee_id:
             query["employee_id"] = employee_id
         if status:

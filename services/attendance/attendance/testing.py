@@ -1,5 +1,6 @@
 """Helpers for tests that drive the attendance service (its own and
-cross-service ones): actors, employees, local times, a look at its store."""
+cross-service ones): actors and the directory copy they are proven against,
+employees, local times, a look at its store."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,6 +12,27 @@ SUPERVISOR = {"id": "S1", "role": "staff"}        # a supervisor by reporting li
 MANAGER = {"id": "H1", "role": "dept_manager"}
 GM = {"id": "G1", "role": "gm"}
 GROUP = {"id": "GL1", "role": "group_leader"}
+FINANCE_CLERK = {"id": "K2", "role": "attendance_clerk"}
+FINANCE_HEAD = {"id": "H2", "role": "dept_manager"}
+
+# The people who run attendance, as the directory describes them: permissions
+# read their role, department and reporting line from that copy.
+CAST = (
+    ("K1", "attendance_clerk", {"department": "customer_service", "manager_id": "H1"}),
+    ("S1", "staff", {"department": "customer_service", "manager_id": "H1",
+                     "group_leader_id": "GL1"}),
+    ("H1", "dept_manager", {"department": "customer_service", "manager_id": "G1"}),
+    ("K2", "attendance_clerk", {"department": "finance", "manager_id": "H2"}),
+    ("H2", "dept_manager", {"department": "finance", "manager_id": "G1"}),
+    ("G1", "gm", {"department": "management"}),
+    ("GL1", "group_leader", {"department": "group"}),
+)
+
+
+def add_cast(people) -> None:
+    """Put the clerks, supervisors, heads, GM and group leader in the directory copy."""
+    for employee_id, role, fields in CAST:
+        people.add(employee_id, role, **fields)
 
 
 def local(*args) -> str:

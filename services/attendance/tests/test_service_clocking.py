@@ -1,6 +1,14 @@
 """Shifts, rosters and clocking against the real broker and database."""
 import pytest
-from attendance.testing import CLERK, MANAGER, SUPERVISOR, local, person, violations_of
+from attendance.testing import (
+    CLERK,
+    FINANCE_CLERK,
+    MANAGER,
+    SUPERVISOR,
+    local,
+    person,
+    violations_of,
+)
 from nameko.exceptions import RemoteError
 
 pytestmark = pytest.mark.integration
@@ -72,9 +80,10 @@ def test_published_shift_changes_need_the_supervisor(attendance, rpc, seed):
                                "at": local(2026, 2, 25, 9)})
     change = {"entries": [dict(entry, shift_code="B")], "actor": CLERK,
               "at": local(2026, 3, 5, 9)}
+    # The clerk draws up the roster but cannot approve a change to a published one.
     with pytest.raises(RemoteError) as err:
         rpc.attendance.set_roster(change)
-    assert err.value.exc_type == "PermissionDenied"
+    assert err.value.exc_type == "PermissionDenied" and "002 §1.1.5" in err.value.value
     # S1 is E1's manager in the directory: a supervisor by reporting line.
     done = rpc.attendance.set_roster(dict(change, actor=SUPERVISOR, reason="swap"))
     assert done["changes"][0]["approved_by"] == {"id": "S1", "role": "supervisor"}
@@ -96,11 +105,12 @@ def test_incidents_off_post_and_asleep(attendance, rpc, seed):
     for e in ("E1", "E2"):
         rpc.attendance.clock({"employee_id": e, "kind": "in", "at": local(2026, 3, 4, 0, 0)})
         rpc.attendance.clock({"employee_id": e, "kind": "out", "at": local(2026, 3, 4, 8, 0)})
-    with pytest.raises(RemoteError) as err:
+    with pytest.raises(RemoteError) as err:           # nobody in E1's line
         rpc.attendance.report_incident({"employee_id": "E1", "kind": "off_post",
                                         "at": local(2026, 3, 4, 3), "minutes": 20,
                                         "actor": {"id": "X", "role": "staff"}})
     assert err.value.exc_type == "PermissionDenied"
+    assert "report_incident" in err.value.value
     off = rpc.attendance.report_incident({"employee_id": "E1", "kind": "off_post",
                                           "at": local(2026, 3, 4, 3), "minutes": 20,
                                           "actor": SUPERVISOR})
@@ -126,11 +136,14 @@ def test_incidents_off_post_and_asleep(attendance, rpc, seed):
 def test_holiday_roster_is_due_a_week_ahead(attendance, rpc, seed, event_tap):
     seed(person("E1"), person("E2"), person("F1", department="finance"))
     three_shifts(rpc)
-    # Customer service works the weekend before: it runs shift duty.
+    # Customer service works the weekend before: it runs shift duty. Each
+    # department's clerk draws up its own roster.
     rpc.attendance.set_roster({"entries": [
-        {"employee_id": "E1", "date": "2026-09-13", "shift_code": "A"},
-        {"employee_id": "F1", "date": "2026-09-14", "shift_code": "A"}],
+        {"employee_id": "E1", "date": "2026-09-13", "shift_code": "A"}],
         "published": True, "actor": CLERK, "at": local(2026, 9, 1, 9)})
+    rpc.attendance.set_roster({"entries": [
+        {"employee_id": "F1", "date": "2026-09-14", "shift_code": "A"}],
+        "published": True, "actor": FINANCE_CLERK, "at": local(2026, 9, 1, 9)})
     with event_tap("attendance") as tap:
         swept = rpc.attendance.sweep({"now": local(2026, 9, 25, 9)})
         # The sweep also closes finished roster days (nobody clocked: absences).

@@ -40,8 +40,9 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
     seed(person("E1"), person("S1", manager_id="H1"))
     days = day_roster(rpc, ["E1"], "2026-09-18", "2026-10-12")
     assert "2026-09-20" in days and "2026-10-10" in days and "2026-10-01" not in days
+    e1 = rpc.as_person("E1").attendance
     with event_tap("attendance") as tap:
-        leave = rpc.attendance.request_leave({
+        leave = e1.request_leave({
             "employee_id": "E1", "type": "personal", "start": "2026-09-28",
             "end": "2026-10-10", "submitted_at": local(2026, 9, 1, 9), "reason": "family"})
         # 09-28..30 and 10-08, 09 and make-up Saturday 10-10; the holiday is free.
@@ -49,7 +50,7 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         assert leave["approver_role"] == "supervisor"
         assert leave["required_approvals"] == ["supervisor", "gm", "group_leader"]
         # The same form again (a retry) is the same request, announced again.
-        again = rpc.attendance.request_leave({
+        again = e1.request_leave({
             "employee_id": "E1", "type": "personal", "start": "2026-09-28",
             "end": "2026-10-10", "submitted_at": local(2026, 9, 1, 9), "reason": "family"})
         assert again["leave_id"] == leave["leave_id"]
@@ -58,6 +59,7 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         decide = rpc.attendance.decide_leave
         base = {"leave_id": leave["leave_id"], "approve": True, "at": local(2026, 9, 2, 9)}
         refused(decide, dict(base, actor=GROUP), "PermissionDenied")   # order enforced
+        # Even with the directory naming E1 the GM: nobody decides their own leave.
         refused(decide, dict(base, actor={"id": "E1", "role": "gm"}), "PermissionDenied")
         step = decide(dict(base, actor=SUPERVISOR))
         assert step["approver_role"] == "gm" and step["status"] == "pending"
@@ -74,7 +76,7 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         assert first["id"] == repeat["id"]
         # Decided records are immutable: a further decision is a conflict.
         refused(decide, dict(base, approve=False, actor=GM), "Conflict")
-        refused(rpc.attendance.request_leave, {
+        refused(e1.request_leave, {
             "employee_id": "E1", "type": "personal", "start": "2026-10-09",
             "end": "2026-10-12", "submitted_at": local(2026, 9, 3, 9)}, "Conflict")
 
@@ -98,7 +100,7 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
 
 def test_length_rules_and_bad_input(attendance, rpc, seed):
     seed(person("E1"))
-    ask = rpc.attendance.request_leave
+    ask = rpc.as_person("E1").attendance.request_leave
     two = ask({"employee_id": "E1", "type": "personal", "start": "2026-03-09",
                "end": "2026-03-10", "submitted_at": local(2026, 3, 8, 20)})
     assert two["required_approvals"] == ["supervisor"]
@@ -125,10 +127,11 @@ def test_emergency_form_on_the_first_day_back_withdraws_the_absence(attendance, 
         closed = rpc.attendance.close_day({"date": "2026-03-06"})
         assert closed["absences_recorded"] == 1
         assert violations_of(rpc, "E2") == [("A04", 10)]
-        refused(rpc.attendance.request_leave, {
+        e2 = rpc.as_person("E2").attendance
+        refused(e2.request_leave, {
             "employee_id": "E2", "type": "personal", "start": "2026-03-06", "end": "2026-03-06",
             "emergency": True, "submitted_at": local(2026, 3, 10, 9)}, "ValidationError")
-        form = rpc.attendance.request_leave({
+        form = e2.request_leave({
             "employee_id": "E2", "type": "personal", "start": "2026-03-06", "end": "2026-03-06",
             "emergency": True, "submitted_at": local(2026, 3, 9, 8, 40)})
         assert form["approver_role"] == "supervisor"
@@ -145,7 +148,7 @@ def test_sick_leave_without_proof_becomes_personal_leave(attendance, rpc, seed, 
     seed(person("E3"), person("E4"))
     ids = []
     for employee in ("E3", "E4"):
-        sick = rpc.attendance.request_leave({
+        sick = rpc.as_person(employee).attendance.request_leave({
             "employee_id": employee, "type": "sick", "start": "2026-03-04", "end": "2026-03-06",
             "submitted_at": local(2026, 3, 4, 9)})
         rpc.attendance.decide_leave({"leave_id": sick["leave_id"], "approve": True,
@@ -177,23 +180,22 @@ def test_seniority_leave_is_taken_in_at_most_two_parts(attendance, rpc, seed):
             "PermissionDenied")
     rpc.attendance.set_seniority_account({"employee_id": "E5", "year": 2026,
                                           "entitlement_days": 10, "actor": MANAGER})
+    ask = rpc.as_person("E5").attendance.request_leave
     for start, end in (("2026-04-13", "2026-04-14"), ("2026-06-08", "2026-06-10")):
-        leave = rpc.attendance.request_leave({"employee_id": "E5", "type": "seniority",
-                                              "start": start, "end": end,
-                                              "submitted_at": local(2026, 4, 1, 9)})
+        leave = ask({"employee_id": "E5", "type": "seniority", "start": start, "end": end,
+                     "submitted_at": local(2026, 4, 1, 9)})
         rpc.attendance.decide_leave({"leave_id": leave["leave_id"], "approve": True,
                                      "at": local(2026, 4, 2, 9), "actor": SUPERVISOR})
-    refused(rpc.attendance.request_leave, {"employee_id": "E5", "type": "seniority",
-                                           "start": "2026-08-03", "end": "2026-08-03",
-                                           "submitted_at": local(2026, 4, 1, 9)}, "Conflict")
+    refused(ask, {"employee_id": "E5", "type": "seniority", "start": "2026-08-03",
+                  "end": "2026-08-03", "submitted_at": local(2026, 4, 1, 9)}, "Conflict")
 
 
 def test_not_returning_after_leave_leads_to_dismissal_review(attendance, rpc, seed, event_tap):
     seed(person("E6"))
     days = day_roster(rpc, ["E6"], "2026-03-02", "2026-03-10")
-    leave = rpc.attendance.request_leave({"employee_id": "E6", "type": "personal",
-                                          "start": "2026-03-02", "end": "2026-03-03",
-                                          "submitted_at": local(2026, 2, 27, 9)})
+    leave = rpc.as_person("E6").attendance.request_leave({
+        "employee_id": "E6", "type": "personal", "start": "2026-03-02", "end": "2026-03-03",
+        "submitted_at": local(2026, 2, 27, 9)})
     rpc.attendance.decide_leave({"leave_id": leave["leave_id"], "approve": True,
                                  "at": local(2026, 2, 27, 10), "actor": SUPERVISOR})
     with event_tap("attendance") as tap:

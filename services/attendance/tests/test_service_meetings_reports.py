@@ -2,7 +2,15 @@
 import json
 
 import pytest
-from attendance.testing import CLERK, MANAGER, SUPERVISOR, local, person, violations_of
+from attendance.testing import (
+    CLERK,
+    FINANCE_CLERK,
+    FINANCE_HEAD,
+    SUPERVISOR,
+    local,
+    person,
+    violations_of,
+)
 from nameko.exceptions import RemoteError
 from zhidu.testing import wait_for
 
@@ -26,7 +34,7 @@ def test_meeting_checkins_incidents_absence_and_length(attendance, rpc, seed, ev
     assert rpc.attendance.schedule_meeting(meeting)["seated_by"] == "2026-03-03T00:50:00+00:00"
     assert rpc.attendance.schedule_meeting(meeting)["meeting_id"] == "MT-1"     # replay
     refused(rpc.attendance.schedule_meeting, dict(meeting, chair_id="B"), "Conflict")
-    leave = rpc.attendance.request_leave({"employee_id": "G", "type": "personal",
+    leave = rpc.as_person("G").attendance.request_leave({"employee_id": "G", "type": "personal",
                                           "start": "2026-03-03", "end": "2026-03-03",
                                           "submitted_at": local(2026, 3, 2, 9)})
     rpc.attendance.decide_leave({"leave_id": leave["leave_id"], "approve": True,
@@ -108,11 +116,13 @@ def test_monthly_report_deadlines_and_late_points(attendance, rpc, seed, event_t
                        "at": local(2026, 3, 26, 9), "actor": CLERK})
         assert late["status"] == "late" and late["due_at"] == "2026-03-25T16:00:00+00:00"
         on_time = submit({"department": "finance", "year": 2026, "month": 3,
-                          "at": local(2026, 3, 26, 9), "actor": {"id": "K2",
-                                                                 "role": "attendance_clerk"}})
+                          "at": local(2026, 3, 26, 9), "actor": FINANCE_CLERK})
         assert on_time["status"] == "on_time" and on_time["violations"] == []
+        # Customer service's clerk has no say over finance's report.
+        refused(submit, {"department": "finance", "year": 2026, "month": 4,
+                         "at": local(2026, 4, 27, 9), "actor": CLERK}, "PermissionDenied")
         refused(submit, {"department": "finance", "year": 2026, "month": 3,
-                         "at": local(2026, 3, 27, 9), "actor": MANAGER}, "Conflict")
+                         "at": local(2026, 3, 27, 9), "actor": FINANCE_HEAD}, "Conflict")
         # The same submission again (a retry) returns the first and announces
         # its violation again under the same id.
         again = submit({"department": "customer_service", "year": 2026, "month": 3,

@@ -101,6 +101,9 @@ class Policy:
     mask_char: str
     email_keep_first: int
     email_mask: str
+    # Departments whose people work the complaint desk (intake, replies,
+    # assignment, follow-up): rules §8, permissions.yaml relation "desk".
+    desk_departments: tuple[str, ...] = ("customer_service",)
 
     @property
     def max_escalation_level(self) -> int:
@@ -315,6 +318,10 @@ def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     email.done()
     conf.done()
 
+    desk = _Node(root.get("desk", {"departments": ["customer_service"]}), "desk")
+    desk_departments = _names(desk.get("departments"), "desk.departments")
+    desk.done()
+
     root.done()
     return Policy(
         warning_fraction=float(fraction), clocks=clocks, ladder=ladder,
@@ -328,6 +335,7 @@ def policy_from_dict(data: Mapping[str, Any]) -> Policy:
         attitudes=attitudes, full_read_roles=full_read, export_roles=export,
         phone_keep_first=keep_first, phone_keep_last=keep_last, mask_char=mask_char,
         email_keep_first=email_first, email_mask=email_mask,
+        desk_departments=desk_departments,
     )
 
 

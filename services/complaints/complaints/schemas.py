@@ -140,8 +140,9 @@ class DetermineLiability(Command):
 class Read(Payload):
     """A read names its reader: contact data is masked for roles without the right.
 
-    REST GETs carry no body, so ``actor_id`` / ``actor_role`` query parameters
-    stand in for ``actor``.
+    REST GETs carry no body, so an ``actor_id`` query parameter stands in for
+    ``actor``; like ``actor`` it must name the caller. ``actor_role`` is
+    accepted and ignored: the proven identity's role decides.
     """
 
     actor = actor_field()
@@ -150,17 +151,17 @@ class Read(Payload):
     def _flat_actor(self, data, **kwargs):
         if isinstance(data, dict) and ("actor_id" in data or "actor_role" in data):
             data = dict(data)
-            actor = {"id": data.pop("actor_id", None)}
-            if "actor_role" in data:
-                actor["role"] = data.pop("actor_role")
-            data.setdefault("actor", actor)
+            # The proven identity decides the role; a named role is ignored.
+            data.pop("actor_role", None)
+            if "actor_id" in data:
+                data.setdefault("actor", {"id": data.pop("actor_id")})
         return data
 
 
 class AuditLog(Read):
     number = _optional(fields.String, validate=NUMBER)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    actor = actor_field(required=True)
+    actor = actor_field()
 
 
 class Get(Read):
@@ -289,3 +290,17 @@ EVENTS = {
     "liability_determined": LiabilityEvent,
     "delay_investigation_opened": DelayInvestigationEvent,
 }
+
+
+# -- exports of customer data (001 §2 3.4.1) ----------------------------------------
+class RequestExport(Payload):
+    since = Time(required=True)
+    until = Time(required=True)
+    reason = fields.String(required=True, validate=TEXT)
+    request_id = _optional(fields.String, validate=ID)
+    actor = actor_field()
+
+
+class ExportRef(Payload):
+    export_id = fields.String(required=True, validate=ID)
+    actor = actor_field()

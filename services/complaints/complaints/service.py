@@ -1,8 +1,9 @@
 """The complaints service: intake, lifecycle, SLA clocks, follow-up, liability, statistics."""
 import logging
+import uuid
 
 from pymongo.errors import PyMongoError
-from zhidu.errors import NotFound, PermissionDenied
+from zhidu.errors import Conflict, NotFound, ValidationError
 from zhidu.events import config_timer
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
@@ -10,7 +11,7 @@ from zhidu.operations import Route, operation
 from zhidu.service import ZhiduService
 from zhidu.times import utcnow
 
-from . import masking, monitoring, schemas, stats_pipeline, sweeping, views
+from . import monitoring, schemas, stats_pipeline, sweeping, views
 from .handling import Handling
 from .rules_provider import Rules
 from .store import ComplaintsStore
@@ -43,7 +44,11 @@ class ComplaintsService(ZhiduService):
         Route("GET", "/stats/{year}/{month}", "stats"),
         Route("POST", "/sweep", "sweep"),
         Route("GET", "/audit", "audit_log"),
+        Route("POST", "/exports", "request_export", status=201),
+        Route("POST", "/exports/{export_id}/approval", "approve_export"),
+        Route("GET", "/exports/{export_id}", "export"),
     ]
+    EXPORT_LIMIT = 10_000
 
     def _handling(self) -> Handling:
         return Handling(self.store, self.rules, self.outbox, self.metrics)
@@ -131,12 +136,79 @@ class ComplaintsService(ZhiduService):
 
     @operation(schemas.AuditLog)
     def audit_log(self, payload):
-        # Who read whose contact data is itself confidential (001 §2): only the
-        # roles that administer customer information may read it.
-        if not masking.can_read_contacts(payload["actor"]["role"], self.rules.policy):
-            raise PermissionDenied("the audit of contact reads is for it_admin and "
-                                   "info_officer")
+        # Who may read it (it_admin, info_officer; 001 §2) is in permissions.yaml.
         return self.store.audit_log(payload["number"], payload["limit"])
+
+    # -- exports of customer data: requested, approved by the GM, then taken ------------
+    @operation(schemas.RequestExport, idempotent=True)
+    def request_export(self, payload):
+        if payload["until"] <= payload["since"]:
+            raise ValidationError({"until": ["must be after since"]})
+        export = {"export_id": uuid.uuid4().hex, "since": payload["since"],
+                  "until": payload["until"], "reason": payload["reason"],
+                  "status": "awaiting_approval", "requested_by": payload["actor"],
+                  "requested_at": utcnow(), "approved_by": None, "approved_at": None,
+                  "exported_at": None}
+        self.store.create_export(export)
+        return export
+
+    @operation(schemas.ExportRef)
+    def approve_export(self, payload):
+        export = self._export(payload["export_id"])
+        if not self.store.update_export(export["export_id"], "awaiting_approval", {
+                "status": "approved", "approved_by": payload["actor"],
+                "approved_at": utcnow()}):
+            raise Conflict(f"export {export['export_id']} is {export['status']}, "
+                           "not awaiting approval")
+        return self._export(export["export_id"])
+
+    @operation(schemas.ExportRef)
+    def export(self, payload):
+        export = self._export(payload["export_id"])
+        if export["status"] != "approved":
+            raise Conflict(f"export {export['export_id']} is {export['status']}: the GM's "
+                           "approval comes first (001 §2 3.4.1)")
+        cases = self.store.received_between(export["since"], export["until"],
+                                            self.EXPORT_LIMIT)
+        # Exported data leaves unmasked; each case is audited as read.
+        self.store.audit_reads(payload["actor"], [c["number"] for c in cases], "export")
+        self.store.update_export(export["export_id"], "approved",
+                                 {"status": "exported", "exported_at": utcnow()})
+        return {**export, "status": "exported",
+                "cases": [views.full(case, "it_admin", self.rules.policy, reveal=True)
+                          for case in cases]}
+
+    def _export(self, export_id: str) -> dict:
+        export = self.store.get_export(export_id)
+        if export is None:
+            raise NotFound(f"export {export_id} not found")
+        return export
+
+    # -- who the permissions file's relations and subjects name ---------------------
+    def relation_desk(self, principal, payload) -> bool:
+        person = principal.person or {}
+        return person.get("department") in self.rules.policy.desk_departments
+
+    def relation_case_owner(self, principal, payload) -> bool:
+        case = self.store.get(payload.get("number") or "")
+        return case is not None and case.get("owner_id") == principal.id
+
+    def relation_liability_authority(self, principal, payload) -> bool:
+        case = self.store.get(payload.get("number") or "")
+        if case is None:
+            # Nothing to protect: let whoever could ever decide liability hear NotFound.
+            return bool({"hr", "gm_office"} & set(principal.roles))
+        needed = "hr" if case.get("kind") == "internal" else "gm_office"
+        return needed in principal.roles
+
+    def subject_remedy_proposer(self, payload):
+        case = self.store.get(payload.get("number") or "")
+        remedies = (case or {}).get("remedies") or []
+        return remedies[-1].get("proposed_by") if remedies else None
+
+    def subject_export_requester(self, payload):
+        export = self.store.get_export(payload.get("export_id") or "")
+        return ((export or {}).get("requested_by") or {}).get("id")
 
     @operation(schemas.Stats)
     def stats(self, payload):

@@ -154,6 +154,27 @@ class ComplaintsStore(Store):
              "revealed": ["phone", "email"]}
             for number in numbers])
 
+    # -- exports of customer data (001 §2 3.4.1) ------------------------------------
+    def create_export(self, export: dict) -> None:
+        self.db.exports.insert_one({**export, "_id": export["export_id"]})
+
+    def get_export(self, export_id: str) -> dict | None:
+        doc = self.db.exports.find_one({"_id": export_id})
+        if doc is not None:
+            doc.pop("_id")
+        return doc
+
+    def update_export(self, export_id: str, expected_status: str, changes: dict) -> bool:
+        """Move an export on only from the state the caller saw (no double approval)."""
+        done = self.db.exports.update_one({"_id": export_id, "status": expected_status},
+                                          {"$set": changes})
+        return bool(done.modified_count)
+
+    def received_between(self, since, until, limit: int) -> list[dict]:
+        cursor = self.db.cases.find({"received_at": {"$gte": since, "$lt": until}}) \
+            .sort("received_at", DESCENDING).limit(limit)
+        return [_from_doc(doc) for doc in cursor]
+
     def audit_log(self, number: str | None = None, limit: int = 100) -> list[dict]:
         query = {"number": number} if number else {}
         cursor = self.db.audit.find(query, {"_id": 0}).sort("at", DESCENDING).limit(limit)

@@ -28,10 +28,14 @@ def filed(case: dict) -> dict:
             "major_reasons": case["major_reasons"], "deadlines": sla.deadlines(case)}
 
 
-def full(case: dict, role: str | None, policy: Policy) -> dict:
-    """The whole case — history, clocks, escalation — as ``role`` may see it."""
+def full(case: dict, role: str | None, policy: Policy, reveal: bool = False) -> dict:
+    """The whole case — history, clocks, escalation — as ``role`` may see it.
+
+    ``reveal`` is for an approved export, which takes the contacts unmasked.
+    """
     out = {k: v for k, v in case.items() if not k.startswith("_")}
-    out["complainant"] = masking.mask_complainant(case.get("complainant"), role, policy)
+    if not reveal:
+        out["complainant"] = masking.mask_complainant(case.get("complainant"), role, policy)
     out["deadlines"] = sla.deadlines(case)
     return out
 

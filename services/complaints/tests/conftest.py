@@ -129,9 +129,22 @@ class Desk:
     TO_RESOLVED = TO_RESOLVED
     STAFF, MANAGER, DEPUTY, GM = STAFF, MANAGER, DEPUTY, GM
 
-    def __init__(self, rpc):
+    # The desk's people, as the directory would describe them: permissions
+    # (rules/permissions.yaml) read their department and role from that copy.
+    PEOPLE = [(STAFF, "customer_service"), (MANAGER, "customer_service"),
+              (DEPUTY, "management"), (GM, "management"),
+              ({"id": "gmo-01", "role": "gm_office"}, "gm_office"),
+              ({"id": "hr-01", "role": "hr"}, "hr")]
+    GM_OFFICE = {"id": "gmo-01", "role": "gm_office"}
+    HR = {"id": "hr-01", "role": "hr"}
+    # Liability is the GM office's to determine for customer complaints (rules §8).
+    STEP_ACTORS = {"determine_liability": GM_OFFICE}
+
+    def __init__(self, rpc, people=None):
         self.rpc = rpc
         self.api = rpc.complaints
+        for actor, department in self.PEOPLE if people is not None else ():
+            people.add(actor["id"], actor["role"], department=department)
 
     def file(self, received_at="2026-11-13T10:00", **fields) -> dict:
         payload = {**INTAKE, "received_at": received_at, **fields}
@@ -140,7 +153,8 @@ class Desk:
     def walk(self, number, *steps, actor=None):
         reply = None
         for name, at, *extra in steps:
-            payload = {"number": number, "at": at, "actor": actor or STAFF,
+            payload = {"number": number, "at": at,
+                       "actor": actor or self.STEP_ACTORS.get(name, STAFF),
                        **(extra[0] if extra else {})}
             reply = getattr(self.api, name)(payload)
         return reply
@@ -159,5 +173,5 @@ def complaints_service(start_service):
 
 
 @pytest.fixture
-def desk(complaints_service, rpc):
-    return Desk(rpc)
+def desk(complaints_service, rpc, people):
+    return Desk(rpc, people)

@@ -123,7 +123,7 @@ def test_bad_intake_names_the_fields_and_burns_no_number(desk):
         ({"order": {"part_no": "P-1"}}, "order"),
         ({"subject": ""}, "subject"),
         ({"colour": "red"}, "colour"),
-        ({"actor": {"id": "x", "role": "emperor"}}, "actor"),
+        ({"actor": {"role": "gm"}}, "actor"),
     ]
     for fields, name in bad:
         payload = {**desk.INTAKE, "received_at": "2026-11-13T10:00", **fields}
@@ -139,38 +139,54 @@ def test_bad_intake_names_the_fields_and_burns_no_number(desk):
     assert desk.file()["number"] == "2611-0001"
 
 
-def test_rest_api(complaints_service):
+def test_rest_api(complaints_service, auth_headers, people):
     base = f"{complaints_service.web_url}/api/v1/complaints"
+    people.add("cs-9", "staff", department="customer_service")
+    clerk = auth_headers("cs-9")
     intake = {"channel": "email", "kind": "internal", "category": "quality",
               "complainant": {"name": "生产部", "email": "prod@example.com"},
               "subject": "来料不良", "description": "批次缺陷",
               "received_at": "2026-11-13T10:00"}
-    created = requests.post(f"{base}/complaints", json=intake, timeout=10)
+    anonymous = requests.post(f"{base}/complaints", json=intake, timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "Unauthenticated"
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    created = requests.post(f"{base}/complaints", json=intake, headers=clerk, timeout=10)
     assert created.status_code == 201, created.text
     number = created.json()["number"]
     assert created.json()["deadlines"]["resolve"] == "2026-11-28T02:00:00+00:00"  # 15 days
-    masked = requests.get(f"{base}/complaints/{number}", timeout=10).json()
+    masked = requests.get(f"{base}/complaints/{number}", headers=clerk, timeout=10).json()
     assert masked["complainant"]["email"] == "p***@example.com"
-    full = requests.get(f"{base}/complaints/{number}",
-                        params={"actor_id": "it-1", "actor_role": "it_admin"}, timeout=10)
+    # Naming a role in the query string proves nothing: the proven role decides.
+    claimed = requests.get(f"{base}/complaints/{number}", headers=clerk, timeout=10,
+                           params={"actor_role": "it_admin"}).json()
+    assert claimed["complainant"]["email"] == "p***@example.com"
+    impostor = requests.get(f"{base}/complaints/{number}", headers=clerk, timeout=10,
+                            params={"actor_id": "it-1", "actor_role": "it_admin"})
+    assert impostor.status_code == 403 and "actor" in impostor.json()["message"]
+    full = requests.get(f"{base}/complaints/{number}", headers=auth_headers("it-1", "it_admin"),
+                        timeout=10)
     assert full.json()["complainant"]["email"] == "prod@example.com"
-    step = requests.post(f"{base}/complaints/{number}/validity",
+    step = requests.post(f"{base}/complaints/{number}/validity", headers=clerk,
                          json={"valid": True, "reason": "成立", "at": "2026-11-13T10:30"},
                          timeout=10)
     assert step.status_code == 200 and step.json()["status"] == "accepted"
-    early = requests.post(f"{base}/complaints/{number}/resolution",
+    early = requests.post(f"{base}/complaints/{number}/resolution", headers=clerk,
                           json={"resolution": "x", "at": "2026-11-13T11:00"}, timeout=10)
     assert early.status_code == 409 and early.json()["error"] == "Conflict"
-    assert requests.get(f"{base}/complaints/2611-0999", timeout=10).status_code == 404
-    bad = requests.post(f"{base}/complaints", json={"channel": "phone"}, timeout=10)
+    assert requests.get(f"{base}/complaints/2611-0999", headers=clerk,
+                        timeout=10).status_code == 404
+    bad = requests.post(f"{base}/complaints", json={"channel": "phone"}, headers=clerk,
+                        timeout=10)
     assert bad.status_code == 400 and "subject" in bad.json()["fields"]
-    listed = requests.get(f"{base}/complaints", params={"status": "accepted"}, timeout=10)
+    listed = requests.get(f"{base}/complaints", params={"status": "accepted"}, headers=clerk,
+                          timeout=10)
     assert [c["number"] for c in listed.json()] == [number]
-    table = requests.get(f"{base}/stats/2026/11", params={"basis": "received"}, timeout=10)
+    table = requests.get(f"{base}/stats/2026/11", params={"basis": "received"},
+                         headers=clerk, timeout=10)
     assert table.status_code == 200 and table.json()["by_channel"] == {"email": 1}
-    assert requests.get(f"{base}/audit", timeout=10).status_code == 400  # who is asking?
-    audit = requests.get(f"{base}/audit", params={"actor_id": "sec-1",
-                                                  "actor_role": "info_officer"},
+    refused = requests.get(f"{base}/audit", headers=clerk, timeout=10)
+    assert refused.status_code == 403 and "audit_log" in refused.json()["message"]
+    audit = requests.get(f"{base}/audit", headers=auth_headers("sec-1", "info_officer"),
                          timeout=10).json()
     assert [e["actor"]["id"] for e in audit] == ["it-1"]
     paths = requests.get(f"{complaints_service.web_url}/openapi.json", timeout=10).json()

@@ -234,6 +234,15 @@ class DormitoryService(ZhiduService):
                                                 "revocation")},
                 "bed": _assignment_view(bed) if bed else None}
 
+    # -- who may (rules/permissions.yaml) --------------------------------------------
+    def relation_occupant(self, principal, payload) -> bool:
+        """The caller holds a bed in the room the payload names (its leader does too)."""
+        if principal.service_account:
+            return False
+        bed = self.store.bed_of(principal.id)
+        return bed is not None and (bed["building"], bed["room_no"]) == (
+            payload.get("building"), payload.get("room_no"))
+
     # -- timers ----------------------------------------------------------------------
     @operation(schemas.Sweep)
     def sweep(self, payload):

@@ -17,6 +17,13 @@ pytestmark = pytest.mark.integration
 T = "2026-11-20T10:00:00"  # Shanghai time, a Friday
 ROOM_M = {"building": "A", "room_no": "101", "capacity": 2, "gender": "M"}
 ROOM_F = {"building": "B", "room_no": "201", "capacity": 2, "gender": "F"}
+# Who may do what is rules/permissions.yaml (000 §5, rules §8). Calls that name
+# no actor are made by the test operator, which holds dorm_admin and hr.
+DORM_ADMIN = {"id": "DA1", "role": "dorm_admin"}
+INSPECTOR = {"id": "I1", "role": "inspector"}
+# The directory's copy of a person is kept by the library's handlers beside the
+# dormitory's own: wait for both, so the next call sees the person's role.
+COPIES = {"employee_upserted": "remember_person", "employee_departed": "forget_person"}
 
 
 class Dorm:
@@ -25,20 +32,26 @@ class Dorm:
     def __init__(self, container, config, rpc):
         self.container = container
         self.config = config
+        self.acting = rpc
         self.rpc = rpc.dormitory
         self.dispatch = event_dispatcher(config)
 
+    def as_(self, employee_id, role=None):
+        """The dormitory's operations called with ``employee_id``'s own token only."""
+        return self.acting.as_person(employee_id, role).dormitory
+
     def publish(self, event_type, data, envelope=None):
         envelope = envelope or make_envelope("directory", event_type, data)
-        with entrypoint_waiter(self.container, f"on_{event_type}", timeout=15):
+        with entrypoint_waiter(self.container, f"on_{event_type}", timeout=15), \
+                entrypoint_waiter(self.container, COPIES[event_type], timeout=15):
             self.dispatch("directory", event_type, envelope)
         return envelope
 
-    def hire(self, employee_id, gender="M", name=None):
+    def hire(self, employee_id, gender="M", name=None, role="staff", **lines):
         self.publish("employee_upserted", {
             "employee_id": employee_id, "name": name or f"员工{employee_id}",
             "gender": gender, "department": "customer_service", "unit": "centre",
-            "email": None, "role": "staff"})
+            "email": None, "role": role, **lines})
 
     def depart(self, employee_id, at):
         return self.publish("employee_departed", {"employee_id": employee_id, "at": at})
@@ -65,7 +78,7 @@ def test_capacity_and_gender_are_enforced(dorm, event_tap):
     for employee_id in ("E1", "E2", "E3"):
         dorm.hire(employee_id)
     dorm.hire("F1", "F")
-    room = dorm.rpc.add_room(dict(ROOM_M, actor={"id": "admin", "role": "dept_manager"}))
+    room = dorm.rpc.add_room(dict(ROOM_M, actor=DORM_ADMIN))
     assert room["free_beds"] == 2 and room["occupants"] == [] and room["room_id"]
     refused(dorm.rpc.add_room, ROOM_M, "Conflict")
     with event_tap("dormitory") as tap:
@@ -108,16 +121,18 @@ def test_capacity_and_gender_are_enforced(dorm, event_tap):
     assert dorm.assign("F1", ROOM_F)["bed_no"] == 1
 
 
-def test_two_people_never_share_a_bed_under_concurrent_calls(dorm, zhidu_config):
+def test_two_people_never_share_a_bed_under_concurrent_calls(dorm, zhidu_config, tokens):
     people = [f"E{i}" for i in range(8)]
     for employee_id in people:
         dorm.hire(employee_id)
     dorm.rpc.add_room(dict(ROOM_M, capacity=3))
     dorm.rpc.add_room(dict(ROOM_M, room_no="102"))
+    # Each call is its own client, as two administrators' desks would be.
+    admin = {"authorization": f"Bearer {tokens.operator()}"}
 
     def assign(args):
         employee_id, room_no = args
-        with ClusterRpcProxy(zhidu_config, timeout=30) as proxy:
+        with ClusterRpcProxy(zhidu_config, timeout=30, context_data=admin) as proxy:
             try:
                 return proxy.dormitory.assign_bed({
                     "employee_id": employee_id, "building": "A", "room_no": room_no,
@@ -216,8 +231,7 @@ def test_revocation_takes_the_bed_and_bars_a_new_one(dorm, event_tap):
     with event_tap("dormitory") as tap:
         revoked = dorm.rpc.revoke_accommodation({
             "employee_id": "E1", "reason": "deliberate_damage", "at": "2026-11-21T10:00",
-            "note": "broke the door", "damage_cost_yuan": 300,
-            "actor": {"id": "M1", "role": "dept_manager"}})
+            "note": "broke the door", "damage_cost_yuan": 300, "actor": DORM_ADMIN})
         [event] = tap.wait("dormitory.accommodation_revoked")
         [released] = tap.wait("dormitory.bed_released")
     assert event["data"] == revoked == {
@@ -313,10 +327,11 @@ def test_bad_input_on_every_operation_names_the_field_and_writes_nothing(dorm):
         (dorm.rpc.release_bed, {"employee_id": "E1"}, {"at", "reason"}),
         (dorm.rpc.set_room_leader, {"building": "A"}, {"room_no", "employee_id"}),
         (dorm.rpc.record_inspection, {"building": "A", "room_no": "101", "at": T,
+                                      "actor": INSPECTOR,
                                       "findings": [{"code": "D16", "who": "E1"}]},
          {"inspector_id", "findings"}),
         (dorm.rpc.record_inspection, {"building": "A", "room_no": "101", "at": T,
-                                      "inspector_id": "I1",
+                                      "inspector_id": "I1", "actor": INSPECTOR,
                                       "findings": [{"code": "D16"}, {"code": "D99"}]},
          {"findings"}),
         (dorm.rpc.revoke_accommodation, {"employee_id": "E1", "at": T, "reason": "snoring",
@@ -347,8 +362,9 @@ def test_bad_input_on_every_operation_names_the_field_and_writes_nothing(dorm):
         (dorm.rpc.set_room_leader, {"employee_id": "nobody", "building": "A",
                                     "room_no": "101"}),
         (dorm.rpc.record_inspection, {"inspector_id": "I1", "at": T, "findings": [],
-                                      **unknown_room}),
+                                      "actor": INSPECTOR, **unknown_room}),
         (dorm.rpc.record_inspection, {"inspector_id": "I1", "at": T, "building": "A",
+                                      "actor": INSPECTOR,
                                       "room_no": "101",
                                       "findings": [{"code": "D16", "employee_ids": ["E1"]},
                                                    {"code": "D13",
@@ -405,46 +421,53 @@ def _resident(rpc, employee_id):
         return None
 
 
-def test_rest_api_and_openapi(dorm):
+def test_rest_api_and_openapi(dorm, auth_headers):
     dorm.hire("E1")
     base = f"{dorm.container.web_url}/api/v1/dormitory"
-    created = requests.post(f"{base}/rooms", json=ROOM_M, timeout=10)
+    admin = auth_headers(DORM_ADMIN["id"], role="dorm_admin")
+    inspector = auth_headers(INSPECTOR["id"], role="inspector")
+    resident = auth_headers("E1")
+
+    def call(method, path, headers, **kwargs):
+        return requests.request(method, f"{base}{path}", headers=headers, timeout=10,
+                                **kwargs)
+
+    created = call("POST", "/rooms", admin, json=ROOM_M)
     assert created.status_code == 201, created.text
-    again = requests.post(f"{base}/rooms", json=ROOM_M, timeout=10)
+    again = call("POST", "/rooms", admin, json=ROOM_M)
     assert again.status_code == 409
-    bed = requests.post(f"{base}/beds/assign", json={
-        "employee_id": "E1", "building": "A", "room_no": "101", "at": T}, timeout=10)
+    bed = call("POST", "/beds/assign", admin, json={
+        "employee_id": "E1", "building": "A", "room_no": "101", "at": T})
     assert bed.status_code == 200 and bed.json()["bed_no"] == 1, bed.text
-    leader = requests.put(f"{base}/rooms/A/101/leader", json={"employee_id": "E1"},
-                          timeout=10)
+    leader = call("PUT", "/rooms/A/101/leader", admin, json={"employee_id": "E1"})
     assert leader.status_code == 200 and leader.json()["leader_id"] == "E1"
-    inspection = requests.post(f"{base}/inspections", json={
+    inspection = call("POST", "/inspections", inspector, json={
         "building": "A", "room_no": "101", "inspector_id": "I1", "at": T,
-        "findings": [{"code": "D05"}]}, timeout=10)
+        "findings": [{"code": "D05"}]})
     assert inspection.status_code == 201, inspection.text
-    listed = requests.get(f"{base}/violations", params={"employee_id": "E1"}, timeout=10)
+    listed = call("GET", "/violations", resident, params={"employee_id": "E1"})
     assert [v["code"] for v in listed.json()] == ["D05"]
-    assert len(requests.get(f"{base}/catalog", timeout=10).json()) == 17
-    assert requests.get(f"{base}/rooms", params={"free_only": "true"},
-                        timeout=10).json()[0]["free_beds"] == 1
-    assert requests.get(f"{base}/rooms/A/101", timeout=10).json()["occupants"][0][
+    assert len(call("GET", "/catalog", resident).json()) == 17
+    assert call("GET", "/rooms", admin, params={"free_only": "true"}).json()[0][
+        "free_beds"] == 1
+    assert call("GET", "/rooms/A/101", resident).json()["occupants"][0][
         "employee_id"] == "E1"
-    assert requests.get(f"{base}/residents/E1", timeout=10).json()["bed"]["bed_no"] == 1
-    assert requests.get(f"{base}/revocation-reasons", timeout=10).status_code == 200
-    swept = requests.post(f"{base}/sweep", json={"now": T}, timeout=10)
+    assert call("GET", "/residents/E1", resident).json()["bed"]["bed_no"] == 1
+    assert call("GET", "/revocation-reasons", resident).status_code == 200
+    swept = call("POST", "/sweep", auth_headers(), json={"now": T})
     assert swept.status_code == 200 and swept.json()["checked"] == 0
-    bad = requests.post(f"{base}/inspections", json={"building": "A"}, timeout=10)
+    bad = call("POST", "/inspections", inspector, json={"building": "A"})
     assert bad.status_code == 400
     assert {"room_no", "inspector_id", "at", "findings"} <= set(bad.json()["fields"])
-    assert requests.get(f"{base}/rooms/Z/9", timeout=10).status_code == 404
-    released = requests.post(f"{base}/beds/release", json={
-        "employee_id": "E1", "at": "2026-11-21T10:00", "reason": "moved"}, timeout=10)
+    assert call("GET", "/rooms/Z/9", admin).status_code == 404
+    released = call("POST", "/beds/release", admin, json={
+        "employee_id": "E1", "at": "2026-11-21T10:00", "reason": "moved"})
     assert released.status_code == 200
-    revoked = requests.post(f"{base}/revocations", json={
-        "employee_id": "E1", "reason": "theft", "at": "2026-11-22T10:00"}, timeout=10)
+    revoked = call("POST", "/revocations", admin, json={
+        "employee_id": "E1", "reason": "theft", "at": "2026-11-22T10:00"})
     assert revoked.status_code == 201
-    assert requests.post(f"{base}/reinstatements", json={
-        "employee_id": "E1", "at": "2026-11-23T10:00"}, timeout=10).status_code == 200
+    assert call("POST", "/reinstatements", admin, json={
+        "employee_id": "E1", "at": "2026-11-23T10:00"}).status_code == 200
     doc = requests.get(f"{dorm.container.web_url}/openapi.json", timeout=10).json()
     for path in ("/rooms", "/rooms/{building}/{room_no}", "/beds/assign", "/beds/release",
                  "/inspections", "/violations", "/catalog", "/sweep", "/revocations"):
@@ -452,6 +475,8 @@ def test_rest_api_and_openapi(dorm):
     body = doc["paths"]["/api/v1/dormitory/inspections"]["post"]["requestBody"]
     schema = body["content"]["application/json"]["schema"]
     assert {"building", "room_no", "inspector_id", "at", "findings"} <= set(schema["required"])
+    revoke = doc["paths"]["/api/v1/dormitory/revocations"]["post"]["x-zhidu-permission"]
+    assert revoke["roles"] == ["dorm_admin"] and "000 §5" in revoke["source"]
     health = requests.get(f"{dorm.container.web_url}/health", timeout=10).json()
     assert health["service"] == "dormitory" and health["status"] == "ok"
     metrics = requests.get(f"{dorm.container.web_url}/metrics", timeout=10).text
@@ -466,3 +491,150 @@ def test_a_broken_catalogue_stops_the_service(start_service, tmp_path):
                     encoding="utf-8")
     with pytest.raises(ValueError, match=r"rules\[0\]\.points"):
         start_service(DormitoryService, ZHIDU_DORMITORY_RULES_FILE=str(path))
+
+
+# -- who may (rules/permissions.yaml; seed 000 §5, rules §8) -----------------------------
+
+def _lived_in(dorm):
+    """E1 and E2 share room A/101; DA1 administers, I1 inspects; M1 manages E1."""
+    dorm.hire("E1", manager_id="M1")
+    dorm.hire("E2")
+    dorm.hire("M1", role="dept_manager")
+    dorm.hire(DORM_ADMIN["id"], role="dorm_admin")
+    dorm.hire(INSPECTOR["id"], role="inspector")
+    dorm.rpc.add_room(ROOM_M)
+    dorm.assign("E1", at="2026-11-01T10:00")
+    dorm.assign("E2", at="2026-11-01T10:00")
+
+
+def _inspection(inspector_id, **extra):
+    return {"building": "A", "room_no": "101", "inspector_id": inspector_id, "at": T,
+            "findings": [{"code": "D16", "employee_ids": ["E2"]}], **extra}
+
+
+def _revocation(employee_id="E2", **extra):
+    return {"employee_id": employee_id, "reason": "theft", "at": T, **extra}
+
+
+def _nothing_written(dorm):
+    assert dorm.rpc.list_violations({}) == []
+    for employee_id in ("E1", "E2"):
+        resident = dorm.rpc.get_resident({"employee_id": employee_id})
+        assert resident["revocation"] is None and resident["bed"] is not None
+
+
+def test_an_employee_can_neither_inspect_nor_revoke_whatever_the_payload_claims_000_s5(
+        dorm):
+    """000 §5 七.1 / 六, rules §8: inspectors inspect, the administrator revokes."""
+    _lived_in(dorm)
+    e1 = dorm.as_("E1")
+    # A role claimed in the payload is ignored: the directory says E1 is staff.
+    claim_own = {"actor": {"id": "E1", "role": "dorm_admin"}}
+    message = refused(e1.record_inspection, _inspection("E1", **claim_own),
+                      "PermissionDenied")
+    assert "inspector" in message and "E1 holds staff" in message and "000 §5" in message
+    message = refused(e1.revoke_accommodation, _revocation(**claim_own), "PermissionDenied")
+    assert "dorm_admin" in message and "E1 holds staff" in message
+    # Speaking for a real administrator is refused as exactly that.
+    claim_other = {"actor": DORM_ADMIN}
+    for call, payload in [(e1.record_inspection, _inspection("DA1", **claim_other)),
+                          (e1.revoke_accommodation, _revocation(**claim_other)),
+                          (e1.revoke_accommodation, _revocation(actor_id="DA1"))]:
+        message = refused(call, payload, "PermissionDenied")
+        assert message.startswith("actor:") and "'DA1'" in message and "'E1'" in message
+    _nothing_written(dorm)
+
+
+def test_an_inspector_records_inspections_in_their_own_name_but_cannot_revoke_000_s5(dorm):
+    """000 §5 七.1: the company inspects; 六 and rules §8: only the administrator revokes."""
+    _lived_in(dorm)
+    dorm.hire("I2", role="inspector")
+    inspector = dorm.as_("I1")
+    # Nobody records findings, which cost residents points and money, in another
+    # inspector's name; a refused record leaves nothing behind.
+    message = refused(inspector.record_inspection, _inspection("I2"), "PermissionDenied")
+    assert message.startswith("inspector_id:") and "'I2'" in message
+    message = refused(inspector.revoke_accommodation, _revocation(), "PermissionDenied")
+    assert "dorm_admin" in message and "I1 holds inspector" in message
+    _nothing_written(dorm)
+    recorded = inspector.record_inspection(_inspection("I1"))
+    assert [(v["employee_id"], v["code"]) for v in recorded["violations"]] == [("E2", "D16")]
+    # The inspector names occupants in findings, so reads the room being inspected.
+    assert len(inspector.get_room({"building": "A", "room_no": "101"})["occupants"]) == 2
+    assert dorm.rpc.get_resident({"employee_id": "E2"})["revocation"] is None
+
+
+def test_the_dormitory_administrator_revokes_but_never_their_own_bed_000_s5(dorm):
+    """000 §5 六, rules §8: the administrator revokes; nobody decides their own matter."""
+    _lived_in(dorm)
+    admin = dorm.as_("DA1")
+    revoked = admin.revoke_accommodation(_revocation(note="stole a phone"))
+    assert revoked["employee_id"] == "E2" and revoked["bed_no"] == 2
+    assert dorm.rpc.get_resident({"employee_id": "E2"})["revocation"]["reason"] == "theft"
+    # The administrator also inspects, in their own name only.
+    assert admin.record_inspection(_inspection("DA1", findings=[]))["violations"] == []
+    refused(admin.record_inspection, _inspection("I1", at="2026-11-21T10:00"),
+            "PermissionDenied")
+    # Their own bed, and their own revocation, are another administrator's call.
+    message = refused(admin.assign_bed, {"employee_id": "DA1", "building": "A",
+                                         "room_no": "101", "at": T}, "PermissionDenied")
+    assert "separation of duties" in message
+    dorm.assign("DA1")  # by the operator
+    refused(admin.revoke_accommodation, _revocation("DA1"), "PermissionDenied")
+    refused(admin.release_bed, {"employee_id": "DA1", "at": "2026-11-21T10:00",
+                                "reason": "moving out"}, "PermissionDenied")
+    assert dorm.rpc.get_resident({"employee_id": "DA1"})["bed"]["bed_no"] == 2
+
+
+def test_a_resident_reads_their_own_record_but_not_a_roommates_000_s5(dorm):
+    """000 §5 三.1-三.2 and rules §8: a person's records are theirs, their managers', hr's."""
+    _lived_in(dorm)
+    dorm.rpc.add_room(ROOM_F)
+    dorm.as_("I1").record_inspection(dict(_inspection("I1"), findings=[{"code": "D09"}]))
+    e1 = dorm.as_("E1")
+    own = e1.get_resident({"employee_id": "E1"})
+    assert own["bed"]["room_no"] == "101" and own["revocation"] is None
+    assert "E1 holds staff" in refused(e1.get_resident, {"employee_id": "E2"},
+                                       "PermissionDenied")
+    assert [v["code"] for v in e1.list_violations({"employee_id": "E1"})] == ["D09"]
+    refused(e1.list_violations, {"employee_id": "E2"}, "PermissionDenied")
+    refused(e1.list_violations, {}, "PermissionDenied")
+    # The room they sleep in, yes; any other room or the whole list, no.
+    assert e1.get_room({"building": "A", "room_no": "101"})["free_beds"] == 0
+    refused(e1.get_room, {"building": "B", "room_no": "201"}, "PermissionDenied")
+    refused(e1.list_rooms, {}, "PermissionDenied")
+    # E1's manager reads E1's record, not E2's, whom M1 does not manage.
+    manager = dorm.as_("M1")
+    assert manager.get_resident({"employee_id": "E1"})["employee_id"] == "E1"
+    assert [v["employee_id"] for v in manager.list_violations({"employee_id": "E1"})] == [
+        "E1"]
+    refused(manager.get_resident, {"employee_id": "E2"}, "PermissionDenied")
+    # Anyone signed in reads the rules they must keep.
+    assert len(e1.catalog({})) == 17 and len(e1.revocation_reasons({})) == 6
+    refused(e1.sweep, {"now": T}, "PermissionDenied")
+
+
+def test_rest_refuses_without_a_token_and_without_the_right_000_s5(dorm, auth_headers):
+    """000 §5 六, 七.1: a request that proves nobody gets 401, a resident gets 403."""
+    _lived_in(dorm)
+    base = f"{dorm.container.web_url}/api/v1/dormitory"
+    writes = [("/revocations", _revocation()), ("/inspections", _inspection("E1")),
+              ("/rooms", ROOM_F),
+              ("/beds/release", {"employee_id": "E2", "at": T, "reason": "x"})]
+    for path, body in writes:
+        anonymous = requests.post(f"{base}{path}", json=body, timeout=10)
+        assert anonymous.status_code == 401, (path, anonymous.text)
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        assert anonymous.json()["error"] == "Unauthenticated"
+        forged = requests.post(f"{base}{path}", json=body, timeout=10,
+                               headers={"Authorization": "Bearer not-a-token"})
+        assert forged.status_code == 401, (path, forged.text)
+        resident = requests.post(f"{base}{path}", json=body, timeout=10,
+                                 headers=auth_headers("E1"))
+        assert resident.status_code == 403, (path, resident.text)
+        assert resident.json()["error"] == "PermissionDenied"
+    assert requests.get(f"{base}/residents/E2", headers=auth_headers("E1"),
+                        timeout=10).status_code == 403
+    assert requests.get(f"{base}/catalog", timeout=10).status_code == 401
+    _nothing_written(dorm)
+    assert [r["room_no"] for r in dorm.rpc.list_rooms({})] == ["101"]

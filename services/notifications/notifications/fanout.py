@@ -37,10 +37,13 @@ class Fanout:
     deliveries: list[dict]
 
 
-def person_ids_in(envelope: dict, recipients: list[str]) -> list[str]:
-    """Everyone whose name a notice may show: recipients and ``*_id`` fields."""
-    data = envelope.get("data") or {}
+def person_ids_in(envelope: dict, recipients: list[str], known: dict | None = None) -> list[str]:
+    """Everyone whose name a notice may show: recipients, ``*_id`` and ``*_ids`` fields."""
+    data = {**(known or {}), **(envelope.get("data") or {})}
     named = [v for k, v in data.items() if k.endswith("_id") and isinstance(v, str)]
+    for key, value in data.items():
+        if key.endswith("_ids") and isinstance(value, (list, tuple)):
+            named.extend(str(v) for v in value if isinstance(v, str) and v)
     return list(dict.fromkeys([*recipients, *named]))
 
 
@@ -48,13 +51,14 @@ def fan_out(envelope: dict, route: Route | None, recipients: list[str], *,
             people: dict[str, dict], preferences: dict[str, dict],
             subscriptions: list[dict], catalogue: Catalogue, policy: DeliveryPolicy,
             channels: Channels, default_locale: str, tz: ZoneInfo,
-            now: datetime) -> Fanout:
+            now: datetime, known: dict | None = None) -> Fanout:
+    """``known`` fills the templates only: webhooks carry the envelope as published."""
     names = {pid: p.get("name") for pid, p in people.items() if p.get("name")}
     inbox, deliveries = [], []
     for recipient in (recipients if route is not None else []):
         person = people.get(recipient) or {}
         prefs = preferences.get(recipient) or {}
-        values = context(envelope, recipient, names, tz)
+        values = context(envelope, recipient, names, tz, known)
         message = catalogue.render(route.template, values,
                                    prefs.get("locale") or default_locale)
         inbox.append({

@@ -35,5 +35,9 @@ class StoreDirectory:
     def case_owner(self, number: str) -> str | None:
         return self.store.case_owner(number)
 
+    def notice_people(self, notice_id: str) -> list[str]:
+        notice = self.store.notice(notice_id) or {}
+        return [str(pid) for pid in notice.get("employee_ids") or [] if pid]
+
     def group(self, name: str) -> list[str]:
         return list(self.groups.get(name, []))

@@ -4,7 +4,8 @@ from zhidu.plugins import ServicePlugin
 CONSUMES = (
     "directory.employee_upserted", "directory.employee_departed",
     "penalties.penalty_issued", "penalties.penalty_reversed", "penalties.threshold_reached",
-    "penalties.publication_issued",
+    "penalties.publication_issued", "penalties.notice_awaiting_approval",
+    "penalties.notice_decided",
     "complaints.major_reported", "complaints.assigned", "complaints.reminder_issued",
     "complaints.escalated", "complaints.sla_warning", "complaints.sla_breached",
     "complaints.delay_investigation_opened",

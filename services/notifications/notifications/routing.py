@@ -28,6 +28,7 @@ class Directory(Protocol):
     def person(self, employee_id: str) -> dict | None: ...
     def with_role(self, role: str, department: str | None = None) -> list[str]: ...
     def case_owner(self, number: str) -> str | None: ...
+    def notice_people(self, notice_id: str) -> list[str]: ...
     def group(self, name: str) -> list[str]: ...
 
 
@@ -43,7 +44,7 @@ LINE_FIELDS = {
     "group_leader_of": "group_leader_id",
 }
 ARITY = {**{name: 1 for name in LINE_FIELDS}, "department_manager": 1, "case_owner": 1,
-         "role_holders": 2}
+         "notice_people": 1, "role_holders": 2}
 
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z0-9_]+)*)"
                     r"|(?P<punct>[(),]))")
@@ -126,6 +127,8 @@ def evaluate(expr: tuple, data: dict, directory: Directory) -> list[str]:
                        for pid in directory.with_role("dept_manager", dept))
     if function == "case_owner":
         return _values([directory.case_owner(number) for number in values[0]])
+    if function == "notice_people":
+        return _unique(pid for notice in values[0] for pid in directory.notice_people(notice))
     if function == "role_holders":
         return _role_holders(values[0], values[1], directory)
     raise AssertionError(f"unparsed function {function}")

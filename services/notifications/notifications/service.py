@@ -23,6 +23,10 @@ from .store import NotificationsStore
 MAX_BATCHES_PER_TICK = 20
 
 
+class UnknownNotice(LookupError):
+    """A decision about a penalty notice this service has not seen (yet)."""
+
+
 def _declare_metrics(registry):
     from prometheus_client import Counter, Gauge
 
@@ -56,12 +60,19 @@ class NotificationsService(ZhiduService):
     ]
 
     # -- the directory copy -----------------------------------------------------
+    # One copy, kept by the two handlers below with only the fields routing and
+    # callers' rights need (names and addresses, role, reporting lines): the
+    # library's generic handlers would store the whole record beside it.
+    remember_person = None
+    forget_person = None
+
     @on_event("directory", "employee_upserted")
     def on_employee_upserted(self, event):
         data = event["data"]
         if not data.get("employee_id"):
             raise ValidationError({"data.employee_id": ["missing"]})
         self.store.upsert_person(data["employee_id"], data, parse_time(event["time"]))
+        self.identity.forget(data["employee_id"])
 
     @on_event("directory", "employee_departed")
     def on_employee_departed(self, event):
@@ -69,6 +80,8 @@ class NotificationsService(ZhiduService):
         if not data.get("employee_id"):
             raise ValidationError({"data.employee_id": ["missing"]})
         self.store.mark_departed(data["employee_id"], parse_time(data.get("at") or event["time"]))
+        # A departed person's token stops working here at once, not when the cache ages.
+        self.identity.forget(data["employee_id"])
 
     # -- penalties -----------------------------------------------------------------
     @on_event("penalties", "penalty_issued")
@@ -86,6 +99,29 @@ class NotificationsService(ZhiduService):
     @on_event("penalties", "publication_issued")
     def on_publication_issued(self, event):
         self._notify(event)
+
+    @on_event("penalties", "notice_awaiting_approval")
+    def on_notice_awaiting_approval(self, event):
+        data = event["data"]
+        if not data.get("notice_id"):
+            raise ValidationError({"data.notice_id": ["missing"]})
+        # The decision names only the notice: keep who it concerns for then.
+        self.store.remember_notice(str(data["notice_id"]), data, parse_time(event["time"]))
+        self._notify(event)
+
+    @on_event("penalties", "notice_decided")
+    def on_notice_decided(self, event):
+        data = event["data"]
+        if not data.get("notice_id"):
+            raise ValidationError({"data.notice_id": ["missing"]})
+        notice = self.store.notice(str(data["notice_id"]))
+        if notice is None and not data.get("employee_ids"):
+            # The decision overtook its notice (a retried delivery, or this
+            # service was down when the notice was raised). Telling nobody
+            # would lose it; failing lets the retries wait for the notice and
+            # leaves the event in the dead-letter queue for a replay after that.
+            raise UnknownNotice(f"penalty notice {data['notice_id']} has not been seen")
+        self._notify(event, known=_notice_context(notice, data))
 
     # -- complaints ------------------------------------------------------------------
     @on_event("complaints", "major_reported")
@@ -151,7 +187,7 @@ class NotificationsService(ZhiduService):
         self._notify(event)
 
     # -- the one routing function ------------------------------------------------------
-    def _notify(self, event: dict) -> None:
+    def _notify(self, event: dict, known: dict | None = None) -> None:
         now = utcnow()
         data = event.get("data") or {}
         if event["source"] == "complaints" and data.get("number") and data.get("owner_id"):
@@ -166,11 +202,11 @@ class NotificationsService(ZhiduService):
         subscriptions = self.store.subscriptions_for([event["type"], f"{source}.*", "*"])
         out = fan_out(
             event, route, recipients,
-            people=self.store.people(person_ids_in(event, recipients)),
+            people=self.store.people(person_ids_in(event, recipients, known)),
             preferences=self.store.preferences(recipients),
             subscriptions=subscriptions, catalogue=self.rules.catalogue,
             policy=self.rules.policy, channels=self.rules.channels,
-            default_locale=self.rules.default_locale, tz=self.rules.tz, now=now)
+            default_locale=self.rules.default_locale, tz=self.rules.tz, now=now, known=known)
         # Store first, send after: the sweep picks up whatever the send misses.
         self.store.add_inbox(out.inbox)
         self.store.add_deliveries(out.deliveries)
@@ -193,6 +229,15 @@ class NotificationsService(ZhiduService):
         items = self.store.inbox(payload["recipient_id"], payload["unread_only"],
                                  payload["limit"])
         return [_inbox_item(doc) for doc in items]
+
+    def subject_item_recipient(self, payload):
+        item = self.store.inbox_item(payload.get("id") or "")
+        if item is None:
+            # Nobody's item: the caller may hear NotFound rather than a refusal
+            # that names no one (a service account is still refused: it has no inbox).
+            principal = self.identity.principal
+            return principal.id if principal is not None else None
+        return item["recipient_id"]
 
     @operation(schemas.MarkRead)
     def mark_read(self, payload):
@@ -270,6 +315,17 @@ def _inbox_item(doc: dict) -> dict:
     return {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
             "title": doc["title"], "body": doc["body"], "created_at": doc["created_at"],
             "read": doc["read"]}
+
+
+def _notice_context(notice: dict | None, data: dict) -> dict:
+    """What a decision's templates show of the notice it decides."""
+    known = {k: v for k, v in (notice or {}).items() if k not in ("_id", "as_of")}
+    decided_by = data.get("decided_by")
+    if isinstance(decided_by, dict):  # an actor {id, role} rather than a bare id
+        decided_by = decided_by.get("id")
+    if isinstance(decided_by, str) and decided_by:
+        known["decider_id"] = decided_by
+    return known
 
 
 def _preferences(recipient_id: str, doc: dict | None, rules) -> dict:

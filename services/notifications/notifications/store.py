@@ -1,4 +1,4 @@
-"""The notifications database: people and case copies, preferences,
+"""The notifications database: people, case and penalty-notice copies, preferences,
 subscriptions, the inbox and the delivery log. Every query sits next to the
 index that serves it."""
 from __future__ import annotations
@@ -12,6 +12,8 @@ from zhidu.mongo import Store
 
 PERSON_FIELDS = ("name", "email", "phone", "manager_id", "team_leader_id", "unit_head_id",
                  "group_leader_id", "department", "unit", "role")
+NOTICE_FIELDS = ("number", "domain", "incident_id", "employee_ids", "amount_yuan_total",
+                 "points_total", "approver_role")
 
 
 class NotificationsStore(Store):
@@ -49,6 +51,14 @@ class NotificationsStore(Store):
                       as_of) -> bool:
         doc = {"owner_id": owner_id, "department": department}
         return self.copy_newer("cases", number, doc, as_of, stamp="as_of")
+
+    def remember_notice(self, notice_id: str, data: dict, as_of) -> bool:
+        """What a penalty notice's decision will need: its number and the people named."""
+        doc = {field: data.get(field) for field in NOTICE_FIELDS}
+        return self.copy_newer("notices", notice_id, doc, as_of, stamp="as_of")
+
+    def notice(self, notice_id: str) -> dict | None:
+        return self.db.notices.find_one({"_id": notice_id})
 
     def people(self, ids) -> dict[str, dict]:
         ids = list(dict.fromkeys(ids))
@@ -117,6 +127,9 @@ class NotificationsStore(Store):
         if unread_only:
             query["read"] = False
         return list(self.db.inbox.find(query).sort("created_at", DESCENDING).limit(limit))
+
+    def inbox_item(self, item_id: str) -> dict | None:
+        return self.db.inbox.find_one({"_id": item_id}, {"recipient_id": 1})
 
     def mark_read(self, item_id: str, now) -> dict | None:
         doc = self.db.inbox.find_one_and_update(

@@ -130,19 +130,26 @@ def with_labels(values: dict, loc: Locale) -> dict:
 
 
 def context(envelope: dict, recipient_id: str, names: dict[str, str],
-            tz: ZoneInfo) -> dict:
+            tz: ZoneInfo, known: dict | None = None) -> dict:
     """The values a template sees for one recipient.
 
-    The event's data, then: ``recipient_id``/``recipient_name``, ``<x>_name``
-    for every ``<x>_id`` in the data (the id itself when the person is
-    unknown), ``<x>_local`` for every ISO time in the data, ``event_id``,
+    The event's data over ``known`` (what the service remembers about the
+    event's subject, e.g. a penalty notice a decision names only by id),
+    then: ``recipient_id``/``recipient_name``, ``<x>_name`` for every
+    ``<x>_id`` (the id itself when the person is unknown), ``<x>_names`` for
+    every list ``<x>_ids``, ``<x>_local`` for every ISO time, ``event_id``,
     ``event_type``, ``time_local``.
     """
-    data = envelope.get("data") or {}
+    data = {**(known or {}), **(envelope.get("data") or {})}
+    # A field sent as null is a gap like an absent one, never the word "None".
+    data = {key: value for key, value in data.items() if value is not None}
     values = dict(data)
     for key, value in data.items():
         if key.endswith("_id") and isinstance(value, str):
             values.setdefault(f"{key[:-3]}_name", names.get(value) or value)
+        if key.endswith("_ids") and isinstance(value, (list, tuple)):
+            values.setdefault(f"{key[:-4]}_names",
+                              [names.get(str(v)) or str(v) for v in value if v])
         local = _local_time(value, tz)
         if local is not None:
             values.setdefault(f"{key}_local", local)

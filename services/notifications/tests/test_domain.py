@@ -20,10 +20,11 @@ T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 
 
 class FakeDirectory:
-    def __init__(self, people, groups=None, cases=None):
+    def __init__(self, people, groups=None, cases=None, notices=None):
         self.people = people
         self.groups = groups or {}
         self.cases = cases or {}
+        self.notices = notices or {}
 
     def person(self, employee_id):
         return self.people.get(employee_id)
@@ -38,6 +39,9 @@ class FakeDirectory:
     def case_owner(self, number):
         return self.cases.get(number)
 
+    def notice_people(self, notice_id):
+        return list(self.notices.get(notice_id, []))
+
     def group(self, name):
         return list(self.groups.get(name, []))
 
@@ -51,7 +55,8 @@ PEOPLE = {
     "D1": {"name": "周副总", "role": "deputy_gm"},
 }
 DIRECTORY = FakeDirectory(PEOPLE, groups={"hr": ["H9"], "centre_leaders": ["C1", "C2"],
-                                          "gm": ["G1"]}, cases={"2611-0001": "E1"})
+                                          "gm": ["G1"]}, cases={"2611-0001": "E1"},
+                          notices={"N-1": ["E1", "M1"]})
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +156,27 @@ def test_violations_reach_people_through_the_penalty_notice_only(table):
     assert routing.evaluate(parse("team_leader_of(data.x)"), {"x": "E1"}, DIRECTORY) == ["T1"]
 
 
+def test_a_notice_awaiting_approval_goes_to_every_gm_001_s1_12_2(table):
+    data = {"notice_id": "N-1", "employee_ids": ["E1", "M1"], "approver_role": "gm"}
+    # The GM by configuration, and every holder of the directory role gm.
+    assert table.recipients("penalties.notice_awaiting_approval", data, DIRECTORY) == ["G1"]
+    with_gm = FakeDirectory({**PEOPLE, "G0": {"name": "陈总", "role": "gm"}},
+                            groups={"gm": ["G1"]})
+    assert table.recipients("penalties.notice_awaiting_approval", data, with_gm) == \
+        ["G0", "G1"]
+    assert table.route("penalties.notice_awaiting_approval").urgent_channels == ()
+
+
+def test_a_decision_goes_to_the_people_the_notice_named_001_s1_12_2(table):
+    decided = "penalties.notice_decided"
+    data = {"notice_id": "N-1", "approved": True, "decided_by": "G1"}
+    assert table.recipients(decided, data, DIRECTORY) == ["E1", "M1"]
+    assert table.recipients(decided, {"notice_id": "N-404"}, DIRECTORY) == []
+    # Should the event ever name the people itself, they are told too.
+    assert table.recipients(decided, {"notice_id": "N-1", "employee_ids": ["E2", "E1"]},
+                            DIRECTORY) == ["E2", "E1", "M1"]
+
+
 @pytest.mark.parametrize("text, complaint", [
     ("boss_of(data.x)", "unknown function"),
     ("manager_of(data.x, data.y)", "takes 1 argument"),
@@ -234,6 +260,46 @@ def test_context_names_people_labels_lists_and_local_times(catalogue):
     assert "plan、report" in body
     escalated = dict(values, to_role="deputy_gm", clock="resolve")
     assert "升级至副总经理" in catalogue.render("complaint_escalated", escalated).title
+
+
+NOTICE = make_envelope("penalties", "notice_awaiting_approval", {
+    "notice_id": "N-1", "number": None, "domain": "conduct", "incident_id": "I1",
+    "employee_ids": ["E1", "M1"], "amount_yuan_total": 150, "points_total": 6.5,
+    "approver_role": "gm", "revision": 1}, at=T0)
+
+
+def test_a_notice_awaiting_approval_names_the_people_totals_and_approver(catalogue):
+    values = templates.context(NOTICE, "G1", NAMES, SHANGHAI)
+    assert values["employee_names"] == ["王丽", "赵敏"]
+    zh = catalogue.render("notice_awaiting_approval", values)
+    assert zh.title == "待批奖罚通知单：王丽、赵敏（行为规范）"
+    for text in ("事件 I1", "合计 6.5 分、150 元", "呈总经理批准", "批准前不扣发"):
+        assert text in zh.body, text
+    en = catalogue.render("notice_awaiting_approval", values, "en")
+    assert "names 王丽, 赵敏: 6.5 points and 150 yuan in all, for approval by the GM" in en.body
+
+
+def test_a_decision_shows_the_remembered_notice_and_who_decided(catalogue):
+    decided = make_envelope("penalties", "notice_decided", {
+        "notice_id": "N-1", "approved": False, "decided_by": "D1", "note": None}, at=T0)
+    known = {"domain": "complaint", "incident_id": "2611-0002", "employee_ids": ["E1"],
+             "points_total": 6.0, "amount_yuan_total": 150, "decider_id": "D1"}
+    values = templates.context(decided, "E1", NAMES, SHANGHAI, known)
+    zh = catalogue.render("notice_decided", values)
+    assert zh.title == "奖罚通知单未批准：王丽"
+    assert "经 周副总 审批：未批准。审批意见：—" in zh.body  # a null note is a gap
+    assert "合计 6 分、150 元" in zh.body
+    approved = templates.context(dict(decided, data={**decided["data"], "approved": True}),
+                                 "E1", NAMES, SHANGHAI, known)
+    assert catalogue.render("notice_decided", approved, "en").title == \
+        "Penalty notice approved: 王丽"
+    # What the event says wins over what was remembered.
+    newer = templates.context(dict(decided, data={**decided["data"], "employee_ids": ["M1"]}),
+                              "E1", NAMES, SHANGHAI, known)
+    assert newer["employee_names"] == ["赵敏"]
+    # Nothing remembered: the placeholders show, the notice still goes out.
+    assert catalogue.render("notice_decided", templates.context(
+        decided, "E1", NAMES, SHANGHAI)).title == "奖罚通知单未批准：—"
 
 
 @pytest.mark.parametrize("raw, complaint", [
@@ -335,6 +401,21 @@ def test_fan_out_posts_the_envelope_to_each_subscriber(table, catalogue):
     import json
 
     assert json.loads(hook["message"]["body"]) == PENALTY
+
+
+def test_what_is_remembered_fills_templates_but_never_the_webhook_body(table, catalogue):
+    decided = make_envelope("penalties", "notice_decided", {
+        "notice_id": "N-1", "approved": True, "decided_by": "D1"}, at=T0)
+    known = {"incident_id": "2611-0002", "employee_ids": ["E1", "M1"], "decider_id": "D1"}
+    assert {"E1", "M1", "D1"} <= set(fanout.person_ids_in(decided, ["E1"], known))
+    out = fanout.fan_out(
+        decided, table.route(decided["type"]), ["E1"], people=PEOPLE, preferences={},
+        subscriptions=[{"_id": "S1", "url": "http://hook.example/a"}], catalogue=catalogue,
+        policy=load_policy(), channels=fanout.Channels(), default_locale="zh-CN", tz=SHANGHAI,
+        now=T0, known=known)
+    assert out.inbox[0]["title"] == "奖罚通知单已批准：王丽、赵敏"
+    [hook] = out.deliveries
+    assert hook["message"]["body"] == fanout.webhook_body(decided)
 
 
 # -- settling an attempt --------------------------------------------------------------------

@@ -4,6 +4,10 @@ server (aiosmtpd, in a thread) and an HTTP receiver (http.server, in a thread).
 Events are published the way their producers will: an envelope onto
 ``<source>.events`` with the event type as routing key. People come from the
 real directory service, so its event shape is the one consumed here.
+
+Calls that name no actor are made as the test operator (a service account
+with the hr role and every scope); what a person may do is tried with that
+person's own token (``rpc.as_person``).
 """
 import email
 import email.policy
@@ -22,7 +26,7 @@ from nameko.standalone.events import event_dispatcher
 from notifications.service import NotificationsService
 from notifications.signing import verify
 from zhidu.envelope import make_envelope
-from zhidu.testing import free_port, wait_for
+from zhidu.testing import free_port, publish_event, service_db, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -217,9 +221,11 @@ def test_penalty_notice_reaches_inbox_mail_and_a_signed_webhook(
     assert [d["target"] for d in rpc.notifications.deliveries({"recipient_id": "E1"})] == \
         ["li@example.com"]
 
-    read = rpc.notifications.mark_read({"id": item["id"]})
+    # Only the recipient marks their item read (permissions: mark_read).
+    own_rpc = rpc.as_person("E1")
+    read = own_rpc.notifications.mark_read({"id": item["id"]})
     assert read["read"] is True
-    assert rpc.notifications.mark_read({"id": item["id"]})["read"] is True
+    assert own_rpc.notifications.mark_read({"id": item["id"]})["read"] is True
     assert rpc.notifications.inbox({"recipient_id": "E1", "unread_only": True}) == []
 
 
@@ -329,8 +335,8 @@ def test_unsubscribing_stops_deliveries_and_retries(suite, rpc, zhidu_config, re
 def test_threshold_goes_to_person_manager_and_hr_each_in_their_language(
         suite, rpc, zhidu_config, mail):
     mail.start()
-    prefs = rpc.notifications.set_preferences({"recipient_id": "M1", "channels": ["inbox"],
-                                               "locale": "en"})
+    prefs = rpc.as_person("M1").notifications.set_preferences(
+        {"recipient_id": "M1", "channels": ["inbox"], "locale": "en"})
     assert prefs == {"recipient_id": "M1", "channels": ["inbox"], "locale": "en"}
     assert rpc.notifications.get_preferences({"recipient_id": "E1"}) == {
         "recipient_id": "E1", "channels": ["inbox", "email"], "locale": "zh-CN"}
@@ -413,16 +419,18 @@ def _refused(rpc_method, payload, exc_type="ValidationError"):
 
 def test_bad_input_on_every_operation(suite, rpc, receiver):
     n = rpc.notifications
+    # What only the person may call is tried as that person.
+    own = rpc.as_person("E1").notifications
     assert "recipient_id" in _refused(n.inbox, {})
     assert "limit" in _refused(n.inbox, {"recipient_id": "E1", "limit": 0})
     assert "colour" in _refused(n.inbox, {"recipient_id": "E1", "colour": "red"})
-    assert "id" in _refused(n.mark_read, {})
-    _refused(n.mark_read, {"id": "nope"}, "NotFound")
+    assert "id" in _refused(own.mark_read, {})
+    _refused(own.mark_read, {"id": "nope"}, "NotFound")
     assert "recipient_id" in _refused(n.get_preferences, {})
-    assert "channels" in _refused(n.set_preferences, {"recipient_id": "E1",
-                                                      "channels": ["fax"]})
-    assert "locale" in _refused(n.set_preferences, {"recipient_id": "E1", "locale": "fr"})
-    assert "_schema" in _refused(n.set_preferences, {"recipient_id": "E1"})
+    assert "channels" in _refused(own.set_preferences, {"recipient_id": "E1",
+                                                        "channels": ["fax"]})
+    assert "locale" in _refused(own.set_preferences, {"recipient_id": "E1", "locale": "fr"})
+    assert "_schema" in _refused(own.set_preferences, {"recipient_id": "E1"})
     good = {"url": f"{receiver.url}/x", "secret": SECRET,
             "event_types": ["penalties.penalty_issued"]}
     assert "url" in _refused(n.subscribe, dict(good, url="ftp://example.com/x"))
@@ -441,38 +449,275 @@ def test_bad_input_on_every_operation(suite, rpc, receiver):
     assert n.get_preferences({"recipient_id": "E1"})["locale"] == "zh-CN"
 
 
-def test_rest_api(suite, receiver, zhidu_config, rpc):
+def test_rest_api(suite, receiver, zhidu_config, rpc, auth_headers):
     base = f"{suite.web_url}/api/v1/notifications"
-    made = requests.post(f"{base}/subscriptions", timeout=10, json={
+    operator, own = auth_headers(), auth_headers("E1")
+    made = requests.post(f"{base}/subscriptions", timeout=10, headers=operator, json={
         "url": f"{receiver.url}/r", "secret": SECRET, "event_types": ["*"]})
     assert made.status_code == 201 and "subscription_id" in made.json()
-    assert requests.post(f"{base}/subscriptions", json={"url": "x"},
+    assert requests.post(f"{base}/subscriptions", json={"url": "x"}, headers=operator,
                          timeout=10).status_code == 400
-    put = requests.put(f"{base}/preferences/E1", json={"locale": "en"}, timeout=10)
+    put = requests.put(f"{base}/preferences/E1", json={"locale": "en"}, headers=own,
+                       timeout=10)
     assert put.status_code == 200 and put.json()["locale"] == "en"
     publish(zhidu_config, "attendance", "absence_recorded",
             {"employee_id": "E1", "date": "2026-11-20", "reason": "no_clock_in"})
     inbox(rpc, "E1")
-    items = requests.get(f"{base}/inbox/E1?unread_only=true", timeout=10).json()
+    items = requests.get(f"{base}/inbox/E1?unread_only=true", headers=own, timeout=10).json()
     assert [i["title"] for i in items] == ["Absence recorded: 2026-11-20"]
-    read = requests.post(f"{base}/inbox/items/{items[0]['id']}/read", timeout=10)
+    read = requests.post(f"{base}/inbox/items/{items[0]['id']}/read", headers=own,
+                         timeout=10)
     assert read.status_code == 200 and read.json()["read"] is True
-    assert requests.post(f"{base}/inbox/items/nope/read", timeout=10).status_code == 404
+    assert requests.post(f"{base}/inbox/items/nope/read", headers=own,
+                         timeout=10).status_code == 404
     log = requests.get(f"{base}/deliveries", params={"event_id": items[0]["event_id"]},
-                       timeout=10)
+                       headers=operator, timeout=10)
     assert log.status_code == 200 and {d["channel"] for d in log.json()} >= {"webhook"}
-    swept = requests.post(f"{base}/sweep", json={}, timeout=10)
+    swept = requests.post(f"{base}/sweep", json={}, headers=operator, timeout=10)
     assert swept.status_code == 200 and set(swept.json()) == {
         "attempted", "delivered", "retrying", "failed"}
-    gone = requests.delete(f"{base}/subscriptions/{made.json()['subscription_id']}", timeout=10)
+    gone = requests.delete(f"{base}/subscriptions/{made.json()['subscription_id']}",
+                           headers=operator, timeout=10)
     assert gone.status_code == 200
-    assert requests.delete(f"{base}/subscriptions/nope", timeout=10).status_code == 404
+    assert requests.delete(f"{base}/subscriptions/nope", headers=operator,
+                           timeout=10).status_code == 404
     doc = requests.get(f"{suite.web_url}/openapi.json", timeout=10).json()
     assert "/api/v1/notifications/inbox/{recipient_id}" in doc["paths"]
     health = requests.get(f"{suite.web_url}/health", timeout=10).json()
     assert health["service"] == "notifications" and health["status"] == "ok"
     assert "zhidu_notifications_inbox_items_total" in requests.get(
         f"{suite.web_url}/metrics", timeout=10).text
+
+
+# -- penalty notices awaiting the GM (001 §1 第十二条(二)) ---------------------------------
+GMS = [
+    {"employee_id": "G1", "name": "陈总", "gender": "M", "department": "office", "unit": "hq",
+     "role": "gm", "email": "chen@example.com"},
+    {"employee_id": "G2", "name": "吴总", "gender": "F", "department": "office", "unit": "hq",
+     "role": "gm"},
+]
+
+
+def notice(notice_id="N-1", **extra) -> dict:
+    """As the ledger raises it for a complaint: the incident is the complaint number."""
+    return {"notice_id": notice_id, "number": "2611-0002", "domain": "complaint",
+            "incident_id": "2611-0002", "employee_ids": ["E1", "E2"], "amount_yuan_total": 150,
+            "points_total": 6.0, "approver_role": "gm", "revision": 1, **extra}
+
+
+def publish_envelope(config, event_type, data) -> dict:
+    envelope = make_envelope("penalties", event_type, data)
+    publish_event(config["AMQP_URI"], envelope)
+    return envelope
+
+
+@pytest.fixture
+def gms(suite, rpc):
+    for person in GMS:
+        rpc.directory.upsert_employee(person)
+    wait_for(lambda: handled(suite, "on_employee_upserted") >= len(PEOPLE) + len(GMS),
+             message="the GMs copied from the directory")
+    return [p["employee_id"] for p in GMS]
+
+
+def test_a_notice_awaiting_approval_reaches_every_gm_and_no_one_else_001_s1_12_2(
+        suite, gms, rpc, zhidu_config):
+    rpc.as_person("G2").notifications.set_preferences({"recipient_id": "G2", "locale": "en"})
+    event = publish_envelope(zhidu_config, "notice_awaiting_approval", notice())
+    [item] = inbox(rpc, "G1")
+    assert item["event_id"] == event["id"]
+    assert item["event_type"] == "penalties.notice_awaiting_approval"
+    assert item["title"] == "待批奖罚通知单：王丽、李强（客诉）"
+    for text in ("陈总：", "事件 2611-0002", "合计 6 分、150 元", "呈总经理批准",
+                 "批准前不扣发任何款项", "N-1"):
+        assert text in item["body"], text
+    [english] = inbox(rpc, "G2")
+    assert english["title"] == "Penalty notice to approve: 王丽, 李强 (complaint)"
+    assert "names 王丽, 李强: 6 points and 150 yuan in all, for approval by the GM" in \
+        english["body"]
+    # The GM reads it in their own inbox; nobody else was told.
+    assert rpc.as_person("G1").notifications.inbox({"recipient_id": "G1"}) == [item]
+    for other in ("E1", "E2", "M1", "H1"):
+        assert rpc.notifications.inbox({"recipient_id": other}) == [], other
+
+
+def test_the_people_named_hear_the_gms_decision_001_s1_12_2(suite, gms, rpc, zhidu_config):
+    publish_envelope(zhidu_config, "notice_awaiting_approval", notice())
+    inbox(rpc, "G1")
+    # As the ledger sends it: the decision repeats whom the notice names.
+    decided = publish_envelope(zhidu_config, "notice_decided", {
+        "notice_id": "N-1", "approved": True, "decided_by": "G1", "number": "2611-0002",
+        "domain": "complaint", "incident_id": "2611-0002", "employee_ids": ["E1", "E2"],
+        "at": "2026-11-24T02:00:00+00:00", "note": None})
+    for person in ("E1", "E2"):
+        [item] = inbox(rpc, person)
+        assert item["event_id"] == decided["id"]
+        assert item["event_type"] == "penalties.notice_decided"
+        assert item["title"] == "奖罚通知单已批准：王丽、李强"
+        assert "经 陈总 审批：已批准。审批意见：—" in item["body"]
+        assert "合计 6 分、150 元" in item["body"]
+    # The decision is news to the people named, not to the GMs who made it.
+    assert len(rpc.notifications.inbox({"recipient_id": "G1"})) == 1
+    assert rpc.notifications.inbox({"recipient_id": "M1"}) == []
+
+
+def test_a_decision_before_its_notice_is_parked_and_replayed_not_lost(
+        suite, gms, rpc, zhidu_config):
+    rpc.as_person("E2").notifications.set_preferences({"recipient_id": "E2", "locale": "en"})
+    # A decision naming only the notice, before the notice itself arrived.
+    decided = publish_envelope(zhidu_config, "notice_decided", {
+        "notice_id": "N-2", "approved": False, "decided_by": {"id": "G2", "role": "gm"}})
+    wait_for(lambda: metric(suite, "zhidu_events_dead_lettered_total",
+                            handler="on_notice_decided") == 1, message="decision parked")
+    assert rpc.notifications.inbox({"recipient_id": "E1"}) == []
+    [parked] = rpc.notifications.dead_letters({})
+    assert parked["event"]["id"] == decided["id"] and "N-2" in parked["error"]
+
+    publish_envelope(zhidu_config, "notice_awaiting_approval",
+                     notice("N-2", incident_id="2611-0009", employee_ids=["E1", "E2"]))
+    inbox(rpc, "G1")
+    assert rpc.notifications.replay_dead_letters({}) == {"replayed": [parked["id"]]}
+    [mine] = inbox(rpc, "E1")
+    assert mine["event_id"] == decided["id"]
+    assert mine["title"] == "奖罚通知单未批准：王丽、李强"
+    assert "事件 2611-0009" in mine["body"] and "经 吴总 审批：未批准" in mine["body"]
+    [theirs] = inbox(rpc, "E2")
+    assert theirs["title"] == "Penalty notice not approved: 王丽, 李强"
+    assert "was not approved by 吴总" in theirs["body"]
+
+
+# -- who may call what (rules §8; rules/permissions.yaml) -----------------------------------
+def _denied(method, payload):
+    return _refused(method, payload, "PermissionDenied")
+
+
+def test_an_inbox_is_read_by_the_person_their_managers_and_hr_only_rules_s8(
+        suite, rpc, zhidu_config):
+    publish(zhidu_config, "penalties", "penalty_issued", penalty("E1", "individual", "P11"))
+    [item] = inbox(rpc, "E1")
+    mine = {"recipient_id": "E1"}
+    assert rpc.as_person("E1").notifications.inbox(mine) == [item]
+    assert rpc.as_person("M1").notifications.inbox(mine) == [item]  # E1's manager
+    assert rpc.as_person("H1").notifications.inbox(mine) == [item]  # hr by directory role
+    # A colleague under the same manager is refused, and so is IT: nobody the rule names.
+    refusal = _denied(rpc.as_person("E2").notifications.inbox, mine)
+    assert "E2" in str(refusal) and "rules §8" in str(refusal)
+    _denied(rpc.as_person("IT1", role="it_admin").notifications.inbox, mine)
+    # Reporting lines run one way: E1 does not read their manager's inbox.
+    _denied(rpc.as_person("E1").notifications.inbox, {"recipient_id": "M1"})
+
+
+def test_nobody_marks_another_persons_item_read_rules_s8(suite, rpc, zhidu_config):
+    publish(zhidu_config, "attendance", "absence_recorded",
+            {"employee_id": "E1", "date": "2026-11-20", "reason": "no_clock_in"})
+    [item] = inbox(rpc, "E1")
+    # Those who may read the item still may not make it look seen by E1.
+    for caller in (rpc.as_person("M1"), rpc.as_person("H1"), rpc.as_person("E2"), rpc):
+        _denied(caller.notifications.mark_read, {"id": item["id"]})
+    # Naming E1 as the actor does not make the caller E1.
+    _denied(rpc.as_person("M1").notifications.mark_read,
+            {"id": item["id"], "actor": {"id": "E1", "role": "staff"}})
+    assert rpc.notifications.inbox({"recipient_id": "E1", "unread_only": True}) == [item]
+    assert rpc.as_person("E1").notifications.mark_read({"id": item["id"]})["read"] is True
+
+
+def test_only_it_admin_or_an_ops_account_registers_a_webhook_rules_s8(
+        suite, rpc, tokens, receiver, zhidu_config):
+    hook = {"url": f"{receiver.url}/w", "secret": SECRET, "event_types": ["penalties.*"]}
+    staff, hr = rpc.as_person("E1"), rpc.as_person("H1")
+    # A scope for the operation alone is not enough: the account needs ops or it_admin.
+    scoped = rpc.as_(tokens.service("svc:reporting", scopes=("notifications:subscribe",)))
+    for caller in (staff, rpc.as_person("M1"), hr, scoped):
+        _denied(caller.notifications.subscribe, hook)
+    assert rpc.notifications.subscriptions({}) == []
+
+    admin = rpc.as_person("IT1", role="it_admin")
+    ops = rpc.as_(tokens.service("svc:ops-console", scopes=("ops",)))
+    by_admin = admin.notifications.subscribe(hook)
+    by_ops = ops.notifications.subscribe(dict(hook, url=f"{receiver.url}/w2"))
+    listed = ops.notifications.subscriptions({})
+    assert {s["subscription_id"] for s in listed} == {by_admin["subscription_id"],
+                                                      by_ops["subscription_id"]}
+    db = service_db(zhidu_config, "notifications")
+    assert db.subscriptions.find_one({"_id": by_admin["subscription_id"]})["created_by"] == \
+        {"id": "IT1", "role": "it_admin"}
+    assert db.subscriptions.find_one({"_id": by_ops["subscription_id"]})["created_by"]["id"] \
+        == "svc:ops-console"
+    # Staff neither list nor remove them.
+    _denied(staff.notifications.subscriptions, {})
+    _denied(staff.notifications.unsubscribe, by_admin)
+    assert admin.notifications.unsubscribe(by_ops)["active"] is False
+    assert ops.notifications.unsubscribe(by_admin)["active"] is False
+
+
+def test_the_delivery_log_and_the_sweep_are_for_operators_rules_s8(
+        suite, rpc, tokens, zhidu_config, mail):
+    mail.start()
+    event = publish(zhidu_config, "penalties", "penalty_issued", penalty("E1", "individual", "P12"))
+    [row] = wait_for(lambda: (log := rpc.notifications.deliveries({"event_id": event["id"]}))
+                     and log[0]["state"] == "delivered" and log, message="mail delivered")
+    # The recipient reads the log of what was sent to them, and only that.
+    own = rpc.as_person("E1").notifications
+    assert own.deliveries({"recipient_id": "E1"}) == [row]
+    assert own.deliveries({"recipient_id": "E1", "event_id": event["id"]}) == [row]
+    for query in ({"recipient_id": "E2"}, {"event_id": event["id"]}, {}):
+        _denied(own.deliveries, query)
+    _denied(rpc.as_person("M1").notifications.deliveries, {"recipient_id": "E1"})
+    admin = rpc.as_person("IT1", role="it_admin").notifications
+    assert admin.deliveries({"event_id": event["id"]}) == [row]
+    # Sweeping, at a chosen time above all, is an operator's act.
+    for caller in (own, rpc.as_person("H1").notifications):
+        _denied(caller.sweep, {"now": "2030-01-01T00:00:00+00:00"})
+    assert admin.sweep({})["attempted"] == 0
+    ops = rpc.as_(tokens.service("svc:ops-console", scopes=("ops",))).notifications
+    assert ops.sweep({"now": "2030-01-01T00:00:00+00:00"})["attempted"] == 0
+
+
+def test_preferences_are_the_persons_own_rules_s8(suite, rpc, zhidu_config):
+    change = {"recipient_id": "E1", "channels": ["inbox"]}
+    # Switching someone's e-mail off could keep a notice from them: not even HR may.
+    for caller in (rpc.as_person("M1"), rpc.as_person("H1"), rpc):
+        _denied(caller.notifications.set_preferences, change)
+    _denied(rpc.as_person("E2").notifications.get_preferences, {"recipient_id": "E1"})
+    assert rpc.as_person("H1").notifications.get_preferences(
+        {"recipient_id": "E1"})["channels"] == ["inbox", "email"]
+    assert rpc.as_person("E1").notifications.set_preferences(change)["channels"] == ["inbox"]
+    assert rpc.as_person("IT1", role="it_admin").notifications.get_preferences(
+        {"recipient_id": "E1"})["channels"] == ["inbox"]
+    stored = service_db(zhidu_config, "notifications").preferences.find_one({"_id": "E1"})
+    assert stored["updated_by"]["id"] == "E1"
+
+
+def test_rest_needs_a_token_and_the_right_and_a_refusal_writes_nothing(
+        suite, rpc, zhidu_config, auth_headers, receiver):
+    base = f"{suite.web_url}/api/v1/notifications"
+    publish(zhidu_config, "attendance", "absence_recorded",
+            {"employee_id": "E1", "date": "2026-11-20", "reason": "no_clock_in"})
+    [item] = inbox(rpc, "E1")
+    hook = {"url": f"{receiver.url}/r", "secret": SECRET, "event_types": ["*"]}
+    calls = [("GET", "/inbox/E1", None), ("POST", f"/inbox/items/{item['id']}/read", None),
+             ("GET", "/preferences/E1", None), ("PUT", "/preferences/E1", {"locale": "en"}),
+             ("GET", "/subscriptions", None), ("POST", "/subscriptions", hook),
+             ("DELETE", "/subscriptions/S1", None), ("GET", "/deliveries", None),
+             ("POST", "/sweep", {})]
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        for method, path, body in calls:
+            reply = requests.request(method, base + path, json=body, headers=headers,
+                                     timeout=10)
+            assert reply.status_code == 401, (method, path, reply.text)
+            assert reply.json()["error"] == "Unauthenticated"
+            assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+    colleague = auth_headers("E2")
+    for method, path, body in calls:
+        reply = requests.request(method, base + path, json=body, headers=colleague,
+                                 timeout=10)
+        assert reply.status_code == 403, (method, path, reply.text)
+        assert reply.json()["error"] == "PermissionDenied"
+    # Nothing was written by any of them.
+    assert rpc.notifications.inbox({"recipient_id": "E1", "unread_only": True}) == [item]
+    assert rpc.notifications.get_preferences({"recipient_id": "E1"})["locale"] == "zh-CN"
+    assert rpc.notifications.subscriptions({}) == []
+    assert requests.get(f"{suite.web_url}/health", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("routes, complaint", [
