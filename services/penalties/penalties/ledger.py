@@ -36,6 +36,8 @@ Entry fields::
     source          str|None   e.g. "dormitory.violation_recorded" or "manual"
     actor           dict|None  {"id", "role"} of a manual booking
     note            str|None   free text given with the incident
+    notice_id       str   (booked from a penalty notice) the notice the GM signed
+    approved_by     dict  (booked from a penalty notice) {"id", "role"} of the GM
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Policy: thresholds, the monthly legal ceiling and the service-quality ladder.
+"""Policy: thresholds, the monthly legal ceiling, the service-quality ladder and
+which bookings wait for the GM's signed penalty notice.
 
 Loaded from ``policy.yaml`` beside this module, optionally deep-merged with a
 deployment's override files. Validation raises ``ValueError("<file>: <key>:
@@ -69,6 +70,16 @@ class ServiceQuality:
 
 
 @dataclass(frozen=True)
+class Notices:
+    """Which bookings wait for a signed penalty notice (奖罚通知单)."""
+
+    domains: tuple[str, ...]
+
+    def needed_for(self, domain: str) -> bool:
+        return domain in self.domains
+
+
+@dataclass(frozen=True)
 class Policy:
     ceiling_percent: int | None
     admonishment: Admonishment
@@ -77,6 +88,7 @@ class Policy:
     dismissal_min_worst_months: int
     transfer_review: TransferReview
     service_quality: ServiceQuality
+    notices: Notices = Notices(("complaint",))
     origin: str = "<memory>"
 
     def codes(self) -> set[str]:
@@ -159,6 +171,13 @@ class _Reader:
             self.fail(key, "must be true or false")
         return value
 
+    def optional_strings(self, key: str) -> tuple:
+        """A list of strings that may be empty (``[]`` switches a feature off)."""
+        value = self.data.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.fail(key, "required, a list of strings (may be empty)")
+        return tuple(value)
+
     def strings(self, key: str, choices: tuple[str, ...] | None = None) -> tuple:
         value = self.data.get(key)
         if not isinstance(value, list) or not value or not all(
@@ -188,6 +207,7 @@ def parse_policy(data: dict, origin: str = "<memory>") -> Policy:
         sec = sq.section(name)
         return Ladder(sec.str("code"), sec.int("from_nth", 1), sec.bool("progressive"))
 
+    notices = root.section("notices")
     att = sq.section("attitude_codes")
     attitude_codes = {k: att.str(k) for k in ("attitude", "abuse")}
     return Policy(
@@ -213,6 +233,7 @@ def parse_policy(data: dict, origin: str = "<memory>") -> Policy:
             attitude_codes=attitude_codes,
             attitude_mode=sq.str("attitude_mode", ("add", "replace")),
             service_star_code=sq.str("service_star_code")),
+        notices=Notices(notices.optional_strings("domains")),
         origin=origin)
 
 
@@ -223,6 +244,6 @@ def check_against(policy: Policy, catalogs: Catalogs) -> None:
             raise ValueError(f"{policy.origin}: code {code}: no loaded catalogue "
                              "defines it")
     for domain in (policy.admonishment.domain, policy.award_ineligible.domain,
-                   *policy.transfer_review.same_accident_domains):
+                   *policy.transfer_review.same_accident_domains, *policy.notices.domains):
         if catalogs.domain(domain) is None:
             raise ValueError(f"{policy.origin}: domain {domain}: no loaded catalogue")

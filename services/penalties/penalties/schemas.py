@@ -4,6 +4,7 @@ from zhidu.schemas import Payload, Time, actor_field
 ID = validate.Length(min=1, max=128)
 SHARES = ["individual", "team_leader", "dept_manager", "unit_head", "supervisor",
           "group_leader"]
+NOTICE_STATUSES = ["awaiting_approval", "approved", "rejected", "withdrawn"]
 THRESHOLDS = ["admonishment", "award_ineligible", "worst_of_month", "dismissal_review",
               "transfer_review"]
 
@@ -21,7 +22,7 @@ class RecordPenalty(Payload):
     amount_yuan = fields.Integer(load_default=None, allow_none=True)
     note = fields.String(load_default=None, allow_none=True)
     request_id = fields.String(load_default=None, allow_none=True, validate=ID)
-    actor = actor_field(required=True)
+    actor = actor_field()
 
 
 class ServiceStar(Payload):
@@ -29,7 +30,7 @@ class ServiceStar(Payload):
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
     month = fields.Integer(required=True, validate=validate.Range(min=1, max=12))
     at = Time(required=True)
-    actor = actor_field(required=True)
+    actor = actor_field()
     request_id = fields.String(load_default=None, allow_none=True, validate=ID)
 
 
@@ -44,7 +45,7 @@ class Appeal(Payload):
     entry_id = fields.String(required=True, validate=ID)
     reason = fields.String(required=True, validate=validate.Length(min=1))
     at = Time(load_default=None)
-    actor = actor_field(required=True)
+    actor = actor_field()
     request_id = fields.String(load_default=None, allow_none=True, validate=ID)
 
 
@@ -53,7 +54,27 @@ class DecideAppeal(Payload):
     upheld = fields.Boolean(required=True)
     note = fields.String(load_default=None, allow_none=True)
     at = Time(load_default=None)
-    actor = actor_field(required=True)
+    actor = actor_field()
+
+
+class ListNotices(Payload):
+    status = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(NOTICE_STATUSES))
+    employee_id = fields.String(load_default=None, allow_none=True, validate=ID,
+                                metadata={"description": "notices naming this person"})
+    number = fields.String(load_default=None, allow_none=True, validate=ID)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class DecideNotice(Payload):
+    notice_id = fields.String(required=True, validate=ID)
+    approve = fields.Boolean(required=True)
+    note = fields.String(load_default=None, allow_none=True)
+    revision = fields.Integer(load_default=None, allow_none=True,
+                              metadata={"description": "the revision read; a notice "
+                                                       "redrafted since is a Conflict"})
+    at = Time(load_default=None)
+    actor = actor_field()
 
 
 class Period(Payload):
@@ -112,9 +133,37 @@ class PublicationIssued(Payload):
     people_count = fields.Integer(required=True)
 
 
+class NoticeAwaitingApproval(Payload):
+    notice_id = fields.String(required=True)
+    number = fields.String(required=True, allow_none=True,
+                           metadata={"description": "the complaint number, if any"})
+    domain = fields.String(required=True)
+    incident_id = fields.String(required=True)
+    employee_ids = fields.List(fields.String(), required=True)
+    amount_yuan_total = fields.Integer(required=True)
+    points_total = fields.Float(required=True)
+    approver_role = fields.String(required=True)
+    revision = fields.Integer(metadata={"description": "raised when the notice is redrafted"})
+    at = fields.String()
+
+
+class NoticeDecided(Payload):
+    notice_id = fields.String(required=True)
+    approved = fields.Boolean(required=True)
+    decided_by = fields.String(required=True)
+    number = fields.String(allow_none=True)
+    domain = fields.String()
+    incident_id = fields.String()
+    employee_ids = fields.List(fields.String())
+    at = fields.String()
+    note = fields.String(allow_none=True)
+
+
 EVENTS = {
     "penalty_issued": PenaltyIssued,
     "penalty_reversed": PenaltyReversed,
     "threshold_reached": ThresholdReached,
     "publication_issued": PublicationIssued,
+    "notice_awaiting_approval": NoticeAwaitingApproval,
+    "notice_decided": NoticeDecided,
 }

@@ -1,14 +1,19 @@
-"""The penalties service: one ledger per employee per year, fed by events."""
+"""The penalties service: one ledger per employee per year, fed by events.
+
+Complaint liabilities are drafted as penalty notices and booked once the GM
+approves them (notices.py); who may call each operation is
+rules/permissions.yaml, resolved against the ``subject_*`` methods below.
+"""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 
 from zhidu.config import setting
-from zhidu.errors import Conflict, NotFound, ValidationError
+from zhidu.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from zhidu.events import config_timer, on_event
 from zhidu.mongo import Mongo
-from zhidu.operations import Route, operation
+from zhidu.operations import Route, jsonable, operation
 from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
 from zhidu.times import local_tz, parse_time, utcnow
@@ -20,6 +25,20 @@ from .booking import book
 from .catalog import Catalogs
 from .ledger import period_of
 from .ledger_writer import LedgerWriter
+from .notices import (
+    AWAITING,
+    awaiting_data,
+    decide,
+    decided_data,
+    draft,
+    entries_to_book,
+    is_repeat,
+    named,
+    redraft,
+    same_figures,
+    standing_before,
+)
+from .notices import notice_id as notice_id_for
 from .plugins import load_all_catalogs
 from .policy import Policy, check_against, load_policy
 from .publication import publication
@@ -42,6 +61,9 @@ def load_rules(config) -> Rules:
     return Rules(catalogs, policy)
 
 
+COMPLAINT = "complaint"  # the notice domain of complaints.liability_determined
+
+
 class PenaltiesService(ZhiduService):
     name = "penalties"
     store = Mongo(PenaltiesStore)
@@ -54,6 +76,8 @@ class PenaltiesService(ZhiduService):
         Route("POST", "/entries/{entry_id}/decision", "decide_appeal"),
         Route("GET", "/publications/{year}/{month}", "publication"),
         Route("GET", "/catalogs", "catalogs"),
+        Route("GET", "/notices", "list_notices"),
+        Route("POST", "/notices/{notice_id}/decision", "decide_notice"),
         Route("POST", "/sweep", "sweep"),
     ]
 
@@ -73,20 +97,65 @@ class PenaltiesService(ZhiduService):
     @on_event("complaints", "liability_determined")
     def on_liability(self, envelope):
         data = envelope["data"]
-        at = parse_time(data["at"])
-        year, month = period_of(at)
+        employee_ids = list(dict.fromkeys(data.get("employee_ids") or []))
+        if not employee_ids:
+            return  # a supplier's or customer's fault: nobody here to charge
+        inputs = {"kind": "liability", "number": data["number"],
+                  "at": parse_time(data["at"]), "fine_yuan": data.get("fine_yuan"),
+                  "attitude": data.get("attitude"), "source": envelope["type"]}
+        if not self.rules.policy.notices.needed_for(COMPLAINT):
+            self.ledger.commit(self._liability_entries(inputs, employee_ids))
+            return
+        key = notice_id_for(COMPLAINT, data["number"])
+        if self.store.notice(key) is None:
+            seq = self.store.next_sequence("notices")
+            entries = self._liability_entries(inputs, employee_ids, seq=seq)
+            year, month = period_of(inputs["at"])
+            self.store.insert_notice(draft(
+                domain=COMPLAINT, incident_id=data["number"], number=data["number"],
+                entries=entries, employee_ids=employee_ids, at=inputs["at"], year=year,
+                month=month, seq=seq, approver_role=self._approver_role(),
+                inputs=inputs, source=envelope["type"], drafted_by=envelope.get("actor"),
+                drafted_at=utcnow()))
+            # Two liabilities against one person handled at the same moment each
+            # counted without the other; now both are stored, count again.
+            self._redraft_awaiting(employee_ids, year, month, after_seq=seq - 1, quiet=key)
+        # Announced again on a redelivery: the first run may have died before
+        # its outbox was written; the id is the same, so consumers keep one.
+        self._announce(self.store.notice(key))
+
+    def _announce(self, notice: dict) -> None:
+        """Tell the GM a notice awaits; a notice decided meanwhile is not news."""
+        if notice["status"] != AWAITING:
+            return
+        self.outbox.emit("notice_awaiting_approval", jsonable(awaiting_data(notice)),
+                         key=f"{notice['notice_id']}:{notice['revision']}")
+
+    def _liability_entries(self, inputs: dict, employee_ids: list[str],
+                           seq: int | None = None) -> list[dict]:
+        """Entries for every responsible person, as booking makes them.
+
+        ``seq`` (a notice's drafting order): the complaint's ordinal in the
+        month then counts the complaints standing before that notice;
+        without it, the ones already in the ledger.
+        """
+        year, month = period_of(inputs["at"])
+        number = inputs["number"]
         entries = []
-        for employee_id in data.get("employee_ids") or []:
+        for employee_id in employee_ids:
             so_far = self.store.person_entries(employee_id, year, month)
-            prior = prior_complaints(so_far, employee_id, data["number"], year, month,
+            if seq is not None:
+                so_far = standing_before(
+                    so_far, self.store.person_month_notices(employee_id, year, month), seq)
+            prior = prior_complaints(so_far, employee_id, number, year, month,
                                      self.rules.policy)
             entries += complaint_entries(
-                {"number": data["number"], "employee_id": employee_id, "at": at,
-                 "fine_yuan": data.get("fine_yuan"), "attitude": data.get("attitude"),
-                 "source": envelope["type"]},
+                {"number": number, "employee_id": employee_id, "at": inputs["at"],
+                 "fine_yuan": inputs.get("fine_yuan"), "attitude": inputs.get("attitude"),
+                 "source": inputs.get("source")},
                 self.rules.catalogs, self.rules.policy, prior_complaints=prior,
                 context=self.ledger.context(employee_id))
-        self.ledger.commit(entries)
+        return entries
 
     @on_event("attendance", "violation_withdrawn")
     def on_attendance_withdrawn(self, envelope):
@@ -94,6 +163,7 @@ class PenaltiesService(ZhiduService):
         # Remembered first, so a withdrawal overtaking its violation (a retry
         # can reorder them) still stops the booking.
         self.store.mark_withdrawn(data["violation_id"], data.get("reason"))
+        self.store.withdraw_notices(data["violation_id"])
         self.ledger.reverse_incident(data["violation_id"],
                                      f"withdrawn: {data.get('reason')}")
 
@@ -114,11 +184,33 @@ class PenaltiesService(ZhiduService):
             # The source names the department head (the clerk's late report).
             incident["reporting_line"] = {"manager_id": head}
         ledger = self.ledger
-        ledger.commit(book(incident, self.rules.catalogs, ledger.context(data["employee_id"])))
+        entries = book(incident, self.rules.catalogs, ledger.context(data["employee_id"]))
+        if self.rules.policy.notices.needed_for(domain):
+            self._draft_violation_notice(domain, incident, entries, envelope)
+        else:
+            ledger.commit(entries)
         # A withdrawal handled while this booking ran found nothing to reverse;
         # it marked the violation first, so looking again now catches it.
         if self.store.is_withdrawn(data["violation_id"]):
+            self.store.withdraw_notices(data["violation_id"])
             ledger.reverse_incident(data["violation_id"], "withdrawn at its source")
+
+    def _draft_violation_notice(self, domain: str, incident: dict, entries: list[dict],
+                                envelope) -> None:
+        """Only when a deployment lists the violation's domain under
+        ``notices.domains``; by default violations book at once (README)."""
+        existing = self.store.notice(notice_id_for(domain, incident["incident_id"]))
+        if existing is None:
+            at = parse_time(incident["at"])
+            year, month = period_of(at)
+            existing = self.store.insert_notice(draft(
+                domain=domain, incident_id=incident["incident_id"], number=None,
+                entries=entries, employee_ids=[incident["employee_id"]], at=at, year=year,
+                month=month, seq=self.store.next_sequence("notices"),
+                approver_role=self._approver_role(), inputs={"kind": "violation"},
+                source=envelope["type"], drafted_by=envelope.get("actor"),
+                drafted_at=utcnow()))
+        self._announce(existing)
 
     # -- operations -------------------------------------------------------------
     @operation(schemas.RecordPenalty, idempotent=True)
@@ -137,6 +229,7 @@ class PenaltiesService(ZhiduService):
         if payload["amount_yuan"] is not None:
             incident["amount_yuan"] = payload["amount_yuan"]
         entries = book(incident, self.rules.catalogs, self.ledger.context(payload["employee_id"]))
+        self._within_authority("record_penalty", payload, entries)
         return {"entries": self.ledger.commit(entries)}
 
     @operation(schemas.ServiceStar, idempotent=True)
@@ -149,6 +242,7 @@ class PenaltiesService(ZhiduService):
             employee_id, year=payload["year"], month=payload["month"], at=payload["at"],
             previous=previous, catalogs=self.rules.catalogs, policy=self.rules.policy,
             unit=person.get("unit"), context=self.ledger.context(employee_id))
+        self._within_authority("award_service_star", payload, entries)
         return {"entries": self.ledger.commit(entries)}
 
     @operation(schemas.AccountQuery)
@@ -178,6 +272,10 @@ class PenaltiesService(ZhiduService):
         if not self.store.set_appeal(entry["entry_id"], appeal, "pending"):
             raise Conflict("the appeal was decided meanwhile; the decision is final")
         self.ledger.reverse(reversals)
+        if reversals:
+            # A cleared complaint no longer counts toward the month's later ones.
+            self._redraft_awaiting({r["employee_id"] for r in reversals},
+                                   entry["year"], entry["month"], after_seq=0)
         return {"entry": self._entry(entry["entry_id"]), "reversals": reversals}
 
     def _finish_decision(self, entry: dict, payload: dict) -> dict:
@@ -192,6 +290,86 @@ class PenaltiesService(ZhiduService):
                 note=appeal.get("decision_note"),
                 related=self.store.incident_entries(entry["incident_id"]))
         return {"entry": entry, "reversals": self.ledger.reverse(reversals)}
+
+    # -- penalty notices (奖罚通知单, 001 §1 第十二条(二)) ----------------------------
+    @operation(schemas.ListNotices)
+    def list_notices(self, payload):
+        """Notices in drafting order, each with the entries approval would book."""
+        return {"notices": self.store.notices(
+            status=payload["status"], employee_id=payload["employee_id"],
+            number=payload["number"], limit=payload["limit"])}
+
+    @operation(schemas.DecideNotice)
+    def decide_notice(self, payload):
+        """The GM approves (books exactly the notice's entries) or rejects it."""
+        notice = self._notice(payload["notice_id"])
+        actor = payload["actor"]
+        if notice["status"] != AWAITING:
+            if is_repeat(notice, approve=payload["approve"], actor=actor):
+                return self._finish_notice(notice)
+            raise Conflict(f"notice {notice['notice_id']} is already {notice['status']}; "
+                           "the general manager's decision is final")
+        if payload["revision"] is not None and payload["revision"] != notice["revision"]:
+            raise Conflict(f"notice {notice['notice_id']} was redrafted (revision "
+                           f"{notice['revision']}); read it again before deciding")
+        decision = decide(notice, approve=payload["approve"], actor=actor,
+                          at=payload["at"] or utcnow(), note=payload["note"])
+        if not self.store.update_notice(notice["notice_id"], decision, status=AWAITING,
+                                        revision=notice["revision"]):
+            raise Conflict("the notice changed meanwhile (decided or redrafted); read it again")
+        return self._finish_notice({**notice, **decision})
+
+    def _finish_notice(self, notice: dict) -> dict:
+        """Everything a decision implies; a repeat books and announces nothing twice."""
+        booked = []
+        if notice["status"] == "approved":
+            entries = entries_to_book(notice)
+            if notice.get("booked_at") is None:
+                booked = self.ledger.commit(entries)
+                if self.store.is_withdrawn(notice["incident_id"]):
+                    self.ledger.reverse_incident(notice["incident_id"],
+                                                 "withdrawn at its source")
+                self.outbox.persist()
+                self.store.mark_notice_booked(notice["notice_id"])
+            else:
+                booked = self.store.entries_by_id([e["entry_id"] for e in entries])
+        elif notice["status"] == "rejected" and notice["inputs"].get("kind") == "liability":
+            # The rejected complaint no longer counts toward the month's later ones.
+            self._redraft_awaiting(notice["employee_ids"], notice["year"], notice["month"],
+                                   after_seq=notice["seq"])
+        self.outbox.emit("notice_decided", jsonable(decided_data(notice)),
+                         key=notice["notice_id"])
+        return {"notice": self.store.notice(notice["notice_id"]), "entries": booked}
+
+    def _redraft_awaiting(self, employee_ids, year: int, month: int, after_seq: int,
+                          quiet: str | None = None) -> None:
+        """Recount complaint notices still awaiting approval, oldest first, and
+        announce the ones whose figures changed (all but ``quiet``)."""
+        waiting = {}
+        for employee_id in employee_ids:
+            for n in self.store.person_month_notices(employee_id, year, month):
+                if (n["status"] == AWAITING and n["seq"] > after_seq
+                        and n["inputs"].get("kind") == "liability"):
+                    waiting[n["notice_id"]] = n
+        for n in sorted(waiting.values(), key=lambda n: n["seq"]):
+            entries = self._liability_entries(n["inputs"], n["employee_ids"], seq=n["seq"])
+            if same_figures(entries, n["entries"]):
+                continue
+            fields = redraft(n, entries)
+            # Lost to a decision taken meanwhile: what the GM signed stands.
+            if self.store.update_notice(n["notice_id"], fields, status=AWAITING,
+                                        revision=n["revision"]) and n["notice_id"] != quiet:
+                self._announce({**n, **fields})
+
+    def _approver_role(self) -> str:
+        """Who signs, as the permissions file says (``decide_notice``)."""
+        return ",".join(sorted(self.identity.provider.permissions.rule("decide_notice").roles))
+
+    def _notice(self, notice_id: str) -> dict:
+        notice = self.store.notice(notice_id)
+        if notice is None:
+            raise NotFound(f"notice {notice_id} not found")
+        return notice
 
     @operation(schemas.Period)
     def publication(self, payload):
@@ -238,6 +416,57 @@ class PenaltiesService(ZhiduService):
     @operation(schemas.Empty)
     def catalogs(self, payload):
         return self.rules.catalogs.describe()
+
+    # -- whom the permissions file's subjects name ------------------------------------
+    def subject_entry_holder(self, payload):
+        entry = self.store.entry(payload.get("entry_id") or "")
+        if entry is None:
+            # Nothing to protect: let the caller hear NotFound, not a refusal.
+            caller = self.identity.principal
+            return caller.id if caller is not None else None
+        return entry["employee_id"]
+
+    def subject_appellant(self, payload):
+        entry = self.store.entry(payload.get("entry_id") or "")
+        if entry is None:
+            return None
+        filed_by = (entry.get("appeal") or {}).get("filed_by") or {}
+        return filed_by.get("id") or entry["employee_id"]
+
+    def subject_notice_party(self, payload):
+        """The caller when the notice names them, else its first responsible
+        person: ``not_self`` compares one subject, a notice names several, and
+        nobody signs a notice that charges them (rules §8)."""
+        notice = self.store.notice(payload.get("notice_id") or "")
+        if notice is None:
+            return None
+        people = named(notice)
+        caller = self.identity.principal
+        if caller is not None and caller.id in people:
+            return caller.id
+        return people[0] if people else None
+
+    def _within_authority(self, operation_name: str, payload: dict,
+                          entries: list[dict]) -> None:
+        """What the permissions file cannot see before the booking is priced:
+        a leader's share landing on the caller, and the money of a booking the
+        catalogue prices (the file's limit reads only a given amount_yuan)."""
+        guard = self.identity
+        caller = guard.principal
+        if not guard.user_call or caller is None:
+            return
+        rule = guard.provider.permissions.rule(operation_name)
+        own = [e for e in entries if e["employee_id"] == caller.id]
+        if own:
+            raise PermissionDenied(
+                f"{operation_name}: separation of duties — the booking puts the "
+                f"{own[0]['share']} share on {caller.id}'s own account; nobody rewards or "
+                f"penalises themself (permissions: {operation_name}; {rule.source})")
+        if rule.limits and rule.limits.get("field") == "amount_yuan":
+            money = sum(abs(e["amount_yuan"]) for e in entries)
+            if money > (payload.get("amount_yuan") or 0):
+                guard.authorize(operation_name, caller, {**payload, "amount_yuan": money},
+                                {}, service=self)
 
     # -- helpers ---------------------------------------------------------------------
     @property

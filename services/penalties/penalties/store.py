@@ -16,6 +16,13 @@ class PenaltiesStore(Store):
             IndexModel([("year", ASCENDING), ("month", ASCENDING)]),
         ],
         "thresholds": [IndexModel([("employee_id", ASCENDING)])],
+        "notices": [
+            IndexModel([("employee_ids", ASCENDING), ("year", ASCENDING),
+                        ("month", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
+            IndexModel([("named", ASCENDING), ("seq", ASCENDING)]),
+            IndexModel([("incident_id", ASCENDING)]),
+        ],
     }
 
     # -- people (the directory's copy) ----------------------------------------
@@ -76,6 +83,58 @@ class PenaltiesStore(Store):
         result = self.db.entries.update_one(
             {"_id": entry_id, "appeal.status": status_filter}, {"$set": {"appeal": appeal}})
         return result.modified_count == 1
+
+    def entries_by_id(self, entry_ids: list[str]) -> list[dict]:
+        found = {d["_id"]: _out(d) for d in self.db.entries.find({"_id": {"$in": entry_ids}})}
+        return [found[i] for i in entry_ids if i in found]
+
+    # -- penalty notices (奖罚通知单) awaiting the GM -------------------------------
+    def insert_notice(self, notice: dict) -> dict:
+        """Store a drafted notice; one already drafted for the incident wins."""
+        try:
+            self.db.notices.insert_one({"_id": notice["notice_id"], **notice})
+        except DuplicateKeyError:
+            pass
+        return self.notice(notice["notice_id"])
+
+    def notice(self, notice_id: str) -> dict | None:
+        doc = self.db.notices.find_one({"_id": notice_id})
+        return _out(doc) if doc else None
+
+    def notices(self, *, status: str | None = None, employee_id: str | None = None,
+                number: str | None = None, limit: int = 100) -> list[dict]:
+        query = {}
+        if status:
+            query["status"] = status
+        if employee_id:
+            query["named"] = employee_id
+        if number:
+            query["number"] = number
+        return [_out(d) for d in self.db.notices.find(query).sort("seq", ASCENDING)
+                .limit(limit)]
+
+    def person_month_notices(self, employee_id: str, year: int, month: int) -> list[dict]:
+        """Notices naming ``employee_id`` as responsible in a month, in drafting order."""
+        return [_out(d) for d in self.db.notices.find(
+            {"employee_ids": employee_id, "year": year, "month": month}).sort("seq", ASCENDING)]
+
+    def update_notice(self, notice_id: str, fields: dict, *, status: str,
+                      revision: int | None = None) -> bool:
+        """Compare-and-set on status (and revision): two decisions, or a
+        decision and a redraft, cannot both win."""
+        query = {"_id": notice_id, "status": status}
+        if revision is not None:
+            query["revision"] = revision
+        return self.db.notices.update_one(query, {"$set": fields}).modified_count == 1
+
+    def withdraw_notices(self, incident_id: str) -> None:
+        """Its source withdrew the incident: a notice not yet signed lapses."""
+        self.db.notices.update_many({"incident_id": incident_id, "status": "awaiting_approval"},
+                                    {"$set": {"status": "withdrawn"}})
+
+    def mark_notice_booked(self, notice_id: str) -> None:
+        self.db.notices.update_one({"_id": notice_id, "booked_at": None},
+                                   {"$set": {"booked_at": utcnow()}})
 
     # -- violations withdrawn at their source ------------------------------------
     def mark_withdrawn(self, incident_id: str, reason: str | None) -> None:

@@ -1,4 +1,4 @@
-"""Appeals: only the penalised person appeals, only the GM decides, once."""
+"""Appeals: only the penalised person appeals, and the decision is final."""
 import pytest
 from penalties.accounts import account
 from penalties.appeals import decide_appeal, file_appeal, reversal_of
@@ -41,11 +41,10 @@ def test_only_the_penalised_person_appeals_once():
         pending(pending(entry))
 
 
-def test_only_the_gm_decides_and_the_decision_is_final():
+def test_the_gms_decision_is_final_002_s4_5_1_2():
+    # Who decides (gm, never the appellant) is the permissions file's, checked
+    # against the proven caller: see test_permissions.py.
     entry = pending(conduct()[0])
-    with pytest.raises(DomainPermission):
-        decide_appeal(entry, upheld=True, actor={"id": "d", "role": "deputy_gm"},
-                      at="2026-11-12T09:00")
     appeal, reversals = decide_appeal(entry, upheld=False, actor=GM, at="2026-11-12T09:00")
     assert appeal["status"] == "rejected" and reversals == []
     decided = {**entry, "appeal": appeal}

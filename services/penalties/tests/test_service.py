@@ -1,27 +1,14 @@
 """The penalties service against the real broker and database."""
 import pytest
-from directory.service import DirectoryService
 from nameko.exceptions import RemoteError
-from penalties.service import PenaltiesService
 from zhidu.envelope import make_envelope
 from zhidu.testing import publish_event, service_db, wait_for
 
 pytestmark = pytest.mark.integration
 
-LINE = {"team_leader_id": "TL", "manager_id": "DM", "unit_head_id": "UH"}
-WORKER = {"employee_id": "W1", "name": "张伟", "gender": "M", "department": "property",
-          "unit": "north", "monthly_wage_yuan": 3000, **LINE}
-
-
-@pytest.fixture
-def penalties(start_service, rpc, zhidu_config):
-    start_service(DirectoryService)
-    start_service(PenaltiesService)
-    rpc.directory.upsert_employee(WORKER)
-    # The ledger needs the reporting line (from the directory's event) to split.
-    people = service_db(zhidu_config, "penalties").people
-    wait_for(lambda: people.find_one({"_id": "W1"}), message="W1 copied into penalties")
-    return rpc
+# Manual entries are HR's (rules §8, 002 §4 4.1.2 b); above HR's limit the GM's.
+HR = {"id": "HR", "role": "hr"}
+GM = {"id": "GM", "role": "gm"}
 
 
 def account(rpc, who, month=None):
@@ -34,8 +21,7 @@ def test_conduct_incident_books_the_most_severe_rule_split_60_20_10_10(penalties
     with event_tap("penalties") as tap:
         reply = rpc.penalties.record_penalty({
             "employee_id": "W1", "domain": "conduct", "codes": ["B05", "B08"],
-            "incident_id": "work-17", "at": "2026-11-10T10:00",
-            "actor": {"id": "HR", "role": "dept_manager"}})
+            "incident_id": "work-17", "at": "2026-11-10T10:00", "actor": HR})
         shares = {e["share"]: (e["employee_id"], e["points"], e["code"])
                   for e in reply["entries"]}
         assert shares == {"individual": ("W1", 12, "B08"), "team_leader": ("TL", 4, "B08"),
@@ -66,7 +52,7 @@ def test_appeal_upheld_by_the_gm_reverses_the_entry(penalties, event_tap):
     rpc = penalties
     [entry] = rpc.penalties.record_penalty({
         "employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "x1",
-        "at": "2026-11-03T21:00", "actor": {"id": "INS", "role": "inspector"}})["entries"]
+        "at": "2026-11-03T21:00", "actor": HR})["entries"]
     with pytest.raises(RemoteError) as err:
         rpc.penalties.appeal({"entry_id": entry["entry_id"], "reason": "not me",
                               "actor": {"id": "TL", "role": "staff"}})
@@ -100,7 +86,7 @@ def test_meeting_threshold_is_raised_once(penalties, event_tap):
             rpc.penalties.record_penalty({
                 "employee_id": "W1", "domain": "meeting", "code": "M01",
                 "incident_id": f"meeting-{i}", "at": f"2026-0{i + 2}-10T09:05",
-                "actor": {"id": "CH", "role": "dept_manager"}})
+                "actor": HR})
         [event] = tap.wait("penalties.threshold_reached")
         assert event["data"]["kind"] == "award_ineligible" and event["data"]["year"] == 2026
         tap.wait("penalties.penalty_issued", 5)
@@ -114,7 +100,7 @@ def test_monthly_ceiling_caps_money_and_records_the_excess(penalties):
         rpc.penalties.record_penalty({
             "employee_id": "W1", "domain": "confidentiality", "code": "P01",
             "incident_id": f"leak-{i}", "at": "2026-11-20T10:00", "amount_yuan": 300,
-            "actor": {"id": "IT", "role": "it_admin"}})
+            "actor": HR})
     month = account(rpc, "W1", 11)
     assert month["amount_yuan_total"] == 900
     assert month["deducted_yuan_total"] == 600 and month["capped_yuan_total"] == 300
@@ -124,12 +110,12 @@ def test_bad_input_names_the_field(penalties):
     rpc = penalties
     for payload, field in [
         ({"employee_id": "W1", "domain": "dormitory", "code": "D99", "incident_id": "i",
-          "at": "2026-11-01T10:00", "actor": {"id": "A", "role": "staff"}}, "code"),
+          "at": "2026-11-01T10:00", "actor": HR}, "code"),
         ({"employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "i",
-          "at": "someday", "actor": {"id": "A", "role": "staff"}}, "at"),
+          "at": "someday", "actor": HR}, "at"),
+        # Above HR's limit only the GM may book, so the GM hears what is wrong.
         ({"employee_id": "W1", "domain": "complaint", "code": "C01", "incident_id": "i",
-          "at": "2026-11-01T10:00", "amount_yuan": 5000,
-          "actor": {"id": "A", "role": "staff"}}, "amount_yuan"),
+          "at": "2026-11-01T10:00", "amount_yuan": 5000, "actor": GM}, "amount_yuan"),
     ]:
         with pytest.raises(RemoteError) as err:
             rpc.penalties.record_penalty(payload)
@@ -184,8 +170,7 @@ def test_the_month_start_sweep_publishes_each_unit_once(penalties, event_tap):
     for i, code in enumerate(["D16", "D05"]):
         rpc.penalties.record_penalty({
             "employee_id": "W1", "domain": "dormitory", "code": code,
-            "incident_id": f"oct-{i}", "at": "2026-10-20T21:00",
-            "actor": {"id": "INS", "role": "inspector"}})
+            "incident_id": f"oct-{i}", "at": "2026-10-20T21:00", "actor": HR})
     with event_tap("penalties") as tap:
         early = rpc.penalties.sweep({"now": "2026-11-01T23:59"})
         first = rpc.penalties.sweep({"now": "2026-11-02T00:05"})
@@ -205,7 +190,7 @@ def test_a_decision_repeated_after_a_crash_books_its_reversal(penalties, zhidu_c
     rpc = penalties
     [entry] = rpc.penalties.record_penalty({
         "employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "x9",
-        "at": "2026-11-03T21:00", "actor": {"id": "INS", "role": "inspector"}})["entries"]
+        "at": "2026-11-03T21:00", "actor": HR})["entries"]
     rpc.penalties.appeal({"entry_id": entry["entry_id"], "reason": "not me",
                           "actor": {"id": "W1", "role": "staff"}})
     # The GM's first attempt recorded the decision and died before the reversal.
@@ -227,15 +212,16 @@ def test_a_decision_repeated_after_a_crash_books_its_reversal(penalties, zhidu_c
     assert account(rpc, "W1", 11)["penalty_count"] == 0
 
 
-def test_an_older_directory_event_never_overwrites_a_newer_copy(penalties, zhidu_config):
+def test_an_older_directory_event_never_overwrites_a_newer_copy(penalties, zhidu_config,
+                                                               worker):
     from datetime import datetime, timezone
 
     people = service_db(zhidu_config, "penalties").people
     newer = make_envelope("directory", "employee_upserted",
-                          dict(WORKER, employee_id="W7", monthly_wage_yuan=5000),
+                          dict(worker, employee_id="W7", monthly_wage_yuan=5000),
                           at=datetime(2026, 11, 20, tzinfo=timezone.utc))
     older = make_envelope("directory", "employee_upserted",
-                          dict(WORKER, employee_id="W7", monthly_wage_yuan=3000),
+                          dict(worker, employee_id="W7", monthly_wage_yuan=3000),
                           at=datetime(2026, 11, 10, tzinfo=timezone.utc))
     publish_event(zhidu_config["AMQP_URI"], newer)
     wait_for(lambda: people.find_one({"_id": "W7"}), message="W7 copied")
@@ -251,7 +237,7 @@ def test_racing_bookings_never_deduct_past_the_ceiling(penalties):
     calls = [rpc.penalties.record_penalty.call_async({
         "employee_id": "W1", "domain": "confidentiality", "code": "P01",
         "incident_id": f"race-{i}", "at": "2026-11-20T10:00", "amount_yuan": 500,
-        "actor": {"id": "IT", "role": "it_admin"}}) for i in range(4)]
+        "actor": HR}) for i in range(4)]
     for call in calls:
         call.result()
     month = account(rpc, "W1", 11)
