@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from .config import database_name, setting
 from .errors import Conflict
 from .times import UTC, utcnow
+from .uow import bound, run_unit
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,20 @@ class Store:
     }
 
     def __init__(self, db):
-        self.db = db
+        self._db = db
+
+    @property
+    def db(self):
+        """The database, bound to the running unit of work's transaction if there is one."""
+        return bound(self._db)
+
+    @db.setter
+    def db(self, value):
+        self._db = value
+
+    def unit(self, body, on_retry=None):
+        """Run ``body`` as one unit of work (one transaction) on this store's client."""
+        return run_unit(self._db.client, body, on_retry)
 
     def ensure_indexes(self) -> None:
         for spec in (self._LIBRARY_INDEXES, self.INDEXES):
@@ -140,6 +154,14 @@ class Store:
             return True
         except DuplicateKeyError:  # the filter missed a newer copy; the upsert collided
             return False
+
+    # -- the directory copy identities are resolved against -------------------------
+    def person(self, employee_id: str) -> dict | None:
+        return self.db.people.find_one({"_id": employee_id})
+
+    def remember_person(self, employee_id: str, fields: dict, as_of) -> bool:
+        fields = {k: v for k, v in fields.items() if k != "_id"}
+        return self.copy_newer("people", employee_id, fields, as_of, stamp="as_of")
 
     # -- counters --------------------------------------------------------------
     def next_sequence(self, name: str) -> int:
