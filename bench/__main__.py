@@ -11,6 +11,7 @@ eventlet.monkey_patch()
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import uuid  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -49,6 +50,11 @@ def show(title: str, figures: dict) -> None:
 def main() -> int:
     results = {}
     amqp = setting(None, "AMQP_URI")
+    # Every call carries a real token, verified by the services as in production;
+    # the bench signs with a key of its own, never the installation's.
+    from zhidu.identity import KeyRing
+    os.environ["ZHIDU_KEY_DIR"] = tempfile.mkdtemp(prefix="zhidu-bench-keys-")
+    KeyRing(os.environ["ZHIDU_KEY_DIR"]).ensure()
     with bench_vhost(amqp) as vhost_uri, mongo_server() as mongo_uri:
         results["broker_ceiling"] = ceilings.broker_ceiling(vhost_uri)
         show("raw broker ceiling (plain kombu publish, then consume)", results["broker_ceiling"])
@@ -75,7 +81,7 @@ def main() -> int:
         show("inspection → penalty → inbox chain (steady load, then a flood)",
              results["chain"])
 
-        for name in ("attendance_burst", "complaints_sweep"):
+        for name in ("auth", "attendance_burst", "complaints_sweep"):
             try:
                 module = __import__(f"bench.{name}", fromlist=["run"])
             except ImportError:

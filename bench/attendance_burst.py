@@ -35,7 +35,17 @@ DAY = "2026-12-01"
 SHIFT = {"code": "BURST", "start": "08:30", "end": "16:20"}
 SHIFT_START = datetime(2026, 12, 1, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 ROSTER_CHUNK = 1000
-CLERK = {"id": "bench-clerk", "role": "attendance_clerk"}
+# The roster office's and the clocking devices' service accounts (real tokens).
+SCOPES = ["attendance:rosters", "attendance:clock", "ops"]
+
+
+def _proxy(amqp_uri: str, timeout: float):
+    from nameko.standalone.rpc import ClusterRpcProxy
+    from zhidu.identity import issue_token
+
+    token = issue_token(None, "svc:bench-attendance", scopes=SCOPES)
+    return ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout,
+                           context_data={"authorization": f"Bearer {token}"})
 
 
 def _free_port() -> int:
@@ -88,28 +98,24 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _prepare(amqp_uri: str, employees: list[str]) -> None:
-    from nameko.standalone.rpc import ClusterRpcProxy
-
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120) as rpc:
+    with _proxy(amqp_uri, 120) as rpc:
         rpc.attendance.define_shift(SHIFT)
         for first in range(0, len(employees), ROSTER_CHUNK):
             rpc.attendance.set_roster({
                 "entries": [{"employee_id": e, "date": DAY, "shift_code": SHIFT["code"]}
                             for e in employees[first:first + ROSTER_CHUNK]],
-                "published": True, "actor": CLERK, "at": "2026-11-20T09:00:00+08:00"})
+                "published": True, "at": "2026-11-20T09:00:00+08:00"})
 
 
 def _burst(amqp_uri: str, employees: list[str], window_s: float, speedup: float,
            clients: int) -> dict:
-    from nameko.standalone.rpc import ClusterRpcProxy
-
     n = len(employees)
     wall_window = window_s / speedup
     latencies, lags, errors = [], [], []
     started = time.monotonic() + 1.0          # every client connected before call 0
 
     def client(index: int) -> None:
-        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=60) as rpc:
+        with _proxy(amqp_uri, 60) as rpc:
             for i in range(index, n, clients):
                 due = started + i * wall_window / n
                 eventlet.sleep(max(0.0, due - time.monotonic()))
@@ -136,10 +142,8 @@ def _burst(amqp_uri: str, employees: list[str], window_s: float, speedup: float,
 
 def _close_twice(amqp_uri: str) -> dict:
     """close_day over the whole roster, then again (the idempotent re-run)."""
-    from nameko.standalone.rpc import ClusterRpcProxy
-
     timings, booked = [], []
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=300) as rpc:
+    with _proxy(amqp_uri, 300) as rpc:
         for _ in range(2):
             started = time.monotonic()
             # Judge the day as of its end: the shifts are over by then.

@@ -16,12 +16,21 @@ from datetime import datetime, timedelta
 import eventlet
 import eventlet.pools
 from nameko.standalone.rpc import ClusterRpcProxy
+from zhidu.identity import issue_token
 from zhidu.testing import EventTap, ServiceProcess, service_db, wait_for
 from zhidu.times import UTC, as_utc
 
 SERVICES = ("directory", "dormitory", "penalties", "notifications")
 ROOMS = 25
 BEDS = 4
+
+
+def _proxy(config: dict) -> ClusterRpcProxy:
+    """An operator's service account: it sets the scene and inspects, with real tokens."""
+    token = issue_token(None, "svc:bench", roles=["hr", "dorm_admin", "inspector"],
+                        scopes=["*"])
+    return ClusterRpcProxy(config, timeout=60,
+                           context_data={"authorization": f"Bearer {token}"})
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -51,7 +60,7 @@ def run(config: dict, steady_rate: float = 10.0, steady_s: float = 20.0,
 
 def _setup(config: dict) -> list[str]:
     residents = [f"R{i:03d}" for i in range(ROOMS * BEDS)]
-    with ClusterRpcProxy(config, timeout=60) as rpc:
+    with _proxy(config) as rpc:
         for i, resident in enumerate(residents):
             rpc.directory.upsert_employee({
                 "employee_id": resident, "name": f"住户{i}", "gender": "M",
@@ -145,7 +154,7 @@ def rpc_pool(config: dict, size: int):
     proxies = []
 
     def create():
-        proxy = ClusterRpcProxy(config, timeout=60)
+        proxy = _proxy(config)
         proxies.append(proxy)
         return proxy.start()
 
