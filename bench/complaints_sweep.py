@@ -55,10 +55,10 @@ SWEEP_AT = "2026-11-16T10:30"    # the open cases' plan clocks fall due at 10:20
 
 
 class BenchOutbox:
-    """The worker outbox's writes without a broker: envelopes inserted per case."""
+    """The worker outbox's writes without a broker: envelopes written in each case's unit."""
 
-    def __init__(self, db):
-        self.db, self.envelopes, self.persisted = db, [], 0
+    def __init__(self, store):
+        self.store, self.envelopes, self.persisted = store, [], 0
 
     def emit(self, event_type, data, *, key=None, at=None):
         self.envelopes.append(make_envelope("complaints", event_type, data, at=at))
@@ -66,9 +66,17 @@ class BenchOutbox:
     def persist(self):
         fresh = self.envelopes[self.persisted:]
         if fresh:
-            self.db.outbox.insert_many([{"_id": e["id"], "envelope": e,
-                                         "created_at": utcnow()} for e in fresh])
+            # store.db is the running unit's session, as the real outbox's is.
+            self.store.db.outbox.insert_many([{"_id": e["id"], "envelope": e,
+                                               "created_at": utcnow()} for e in fresh])
         self.persisted = len(self.envelopes)
+
+    def mark(self):
+        return len(self.envelopes), self.persisted
+
+    def rollback(self, mark):
+        del self.envelopes[mark[0]:]
+        self.persisted = mark[1]
 
 
 def _walk(rules, case, day, steps):
@@ -113,9 +121,9 @@ def time_sweeps(store, rules, template, due_cases, repeats, now) -> dict:
         started = time.perf_counter()
         store.open_clocks()
         gauges.append(time.perf_counter() - started)
-        outbox = BenchOutbox(store.db)
+        outbox = BenchOutbox(store)
         started = time.perf_counter()
-        report = sweeping.sweep(Handling(store, rules, outbox), now, persist=outbox.persist)
+        report = sweeping.sweep(Handling(store, rules, outbox), now)
         seconds.append(time.perf_counter() - started)
         assert report.updated == due_cases, report.as_dict()
         events = sum(report.events.values())

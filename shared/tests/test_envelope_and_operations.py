@@ -40,17 +40,20 @@ def test_load_names_fields_and_reads_local_time():
     assert data["at"].isoformat() == "2026-11-23T04:00:00+00:00"
 
 
-def test_domain_errors_map_to_the_contract():
-    class DomainValidation(Exception):
-        def __init__(self, messages):
-            self.messages = messages
+def test_domain_errors_map_to_the_contract_by_type():
+    from zhidu.domain import DomainConflict, DomainNotFound, DomainPermission, DomainValidation
+    from zhidu.errors import NotFound, PermissionDenied
 
-    class DomainConflict(Exception):
-        pass
-
-    mapped = to_contract_error(DomainValidation({"code": ["unknown"]}))
+    mapped = to_contract_error(DomainValidation.one("code", "unknown"))
     assert isinstance(mapped, ValidationError) and mapped.messages == {"code": ["unknown"]}
     assert type(to_contract_error(DomainConflict("full"))) is Conflict
+    assert type(to_contract_error(DomainNotFound("gone"))) is NotFound
+    assert type(to_contract_error(DomainPermission("no"))) is PermissionDenied
+
+    class ValidationConflictNotFound(Exception):
+        """A name is not a type: only the library's own errors are mapped."""
+
+    assert to_contract_error(ValidationConflictNotFound("x")) is None
     assert to_contract_error(KeyError("bug")) is None
 
 

@@ -1,8 +1,13 @@
 """Retries, dead letters, replay and de-duplication against the real broker."""
+from pathlib import Path
+
 import pytest
+from nameko.exceptions import RemoteError
 from zhidu.envelope import make_envelope
 from zhidu.events import on_event
 from zhidu.mongo import Mongo, Store
+from zhidu.operations import operation
+from zhidu.schemas import Payload, fields
 from zhidu.service import ZhiduService
 from zhidu.testing import publish_event, wait_for
 
@@ -18,21 +23,37 @@ class FlakyStore(Store):
         self.db.control.replace_one({"_id": "fail"}, {"times": times}, upsert=True)
 
     def take_failure(self) -> bool:
-        return self.db.control.find_one_and_update(
+        # The fault is in the world, not in the handler's unit of work: taking
+        # one must stick although the unit that took it is rolled back.
+        return self._db.control.find_one_and_update(
             {"_id": "fail", "times": {"$gt": 0}}, {"$inc": {"times": -1}}) is not None
+
+
+class Things(Payload):
+    what = fields.String(required=True)
+    request_id = fields.String(load_default=None)
 
 
 class FlakyService(ZhiduService):
     name = "flaky"
     store = Mongo(FlakyStore)
 
+    permissions_file = Path(__file__).with_name("flaky_permissions.yaml")
+
     @on_event("upstream", "thing_happened")
     def on_thing(self, envelope):
-        if self.store.take_failure():
-            raise RuntimeError("downstream trouble")
         self.store.db.booked.update_one({"_id": envelope["id"]},
                                         {"$inc": {"times": 1}}, upsert=True)
         self.outbox.emit("thing_booked", {"of": envelope["id"]})
+        # Crashing after the writes: the unit of work takes them back.
+        if self.store.take_failure():
+            raise RuntimeError("downstream trouble")
+
+    @operation(Things, idempotent=True)
+    def book(self, payload):
+        count = self.store.db.manual.count_documents({})
+        self.store.db.manual.insert_one({"n": count + 1, "what": payload["what"]})
+        return {"n": count + 1}
 
 
 @pytest.fixture
@@ -105,13 +126,16 @@ def test_a_malformed_event_goes_straight_to_the_dead_letters(flaky, zhidu_config
     assert letter["attempts"] == 1 and "correlation_id" in letter["error"]
 
 
-def test_a_request_claim_left_by_a_dead_process_is_taken_over(flaky):
+def test_request_ids_are_scoped_to_the_caller_and_bound_to_the_payload(flaky, rpc, people):
+    """A repeat returns the first result; another caller's key is their own;
+    the same key with another payload is refused naming request_id."""
+    first = rpc.flaky.book({"what": "a", "request_id": "r-1"})
+    assert rpc.flaky.book({"what": "a", "request_id": "r-1"}) == first
+    people.add("E1")
+    other = rpc.as_person("E1").flaky.book({"what": "a", "request_id": "r-1"})
+    assert other != first                     # never another caller's record
+    with pytest.raises(RemoteError) as err:
+        rpc.flaky.book({"what": "b", "request_id": "r-1"})
+    assert err.value.exc_type == "Conflict" and "request_id" in err.value.value
     _, store = flaky
-    assert store.claim_request("file", "r-1", lease_seconds=0.2) == (True, None)
-    # The process that claimed it dies before completing: a retry is served
-    # once the lease has run out, and its result is what later retries get.
-    wait_for(lambda: store.claim_request("file", "r-1", lease_seconds=0.2) == (True, None),
-             timeout=5, message="claim taken over")
-    store.complete_request("file", "r-1", {"number": "2611-0001"})
-    assert store.claim_request("file", "r-1", lease_seconds=0.2) == \
-        (False, {"number": "2611-0001"})
+    assert store.db.manual.count_documents({}) == 2

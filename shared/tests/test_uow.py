@@ -75,3 +75,28 @@ def test_nested_units_join_the_outer_one(store):
     with pytest.raises(RuntimeError):
         store.unit(outer)
     assert store.db.things.count_documents({}) == 0
+
+
+def test_after_commit_callbacks_run_once_and_never_for_a_rolled_back_unit(store):
+    from zhidu.uow import on_commit
+
+    ran = []
+    runs = []
+
+    def body():
+        runs.append(1)
+        on_commit(lambda: ran.append(len(runs)))
+        if len(runs) == 1:   # the first run loses a race and is re-run
+            store.db.things.insert_one({"_id": "x"})
+            store.db.things.insert_one({"_id": "x"})
+
+    store.unit(body)
+    assert ran == [2]
+
+    def failing():
+        on_commit(lambda: ran.append("never"))
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        store.unit(failing)
+    assert ran == [2]

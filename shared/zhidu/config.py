@@ -17,9 +17,6 @@ DEFAULTS = {
     # the last one the message goes to the service's dead-letter queue.
     "ZHIDU_RETRY_DELAYS": "1,5,30,120,600",
     "ZHIDU_OUTBOX_INTERVAL": "1.0",
-    # A handler run that claimed an event and did not finish within this many
-    # seconds (its process died) may be taken over by a redelivery.
-    "ZHIDU_CLAIM_LEASE": "30",
     "ZHIDU_SWEEP_INTERVAL": "60",
     "ZHIDU_DB_PREFIX": "",
     # Identity (contract § Authentication). The own issuer's keys live here,

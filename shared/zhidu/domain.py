@@ -19,7 +19,9 @@ class DomainValidation(DomainError):
     """Bad input. ``errors`` maps each offending field to its messages."""
 
     def __init__(self, errors: dict[str, list[str]] | None = None, **fields: str):
-        merged: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+        # A nested map (an item of a list: {"findings": {1: {...}}}) stays a map.
+        merged: dict = {k: dict(v) if isinstance(v, dict) else list(v)
+                        for k, v in (errors or {}).items()}
         for name, message in fields.items():
             merged.setdefault(name, []).append(message)
         self.errors = merged

@@ -55,7 +55,3 @@ class Unauthenticated(ZhiduError):
 
 
 CONTRACT_ERRORS = (ValidationError, NotFound, Conflict, PermissionDenied, Unauthenticated)
-
-
-def field_error(field: str, message: str) -> ValidationError:
-    return ValidationError({field: [message]})

@@ -26,7 +26,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from nameko.timer import Timer
-from pymongo.errors import DuplicateKeyError
+from pymongo import UpdateOne
 
 from .config import float_list, setting
 from .envelope import derived_id, make_envelope, validate_envelope
@@ -52,10 +52,6 @@ def retry_queue_name(queue: str, delay_ms: int) -> str:
 
 def _amqp_uri(config) -> str:
     return setting(config, "AMQP_URI")
-
-
-class EventInProgress(Exception):
-    """A duplicate of an event another worker is handling right now: retry later."""
 
 
 class ReliableEventHandler(EventHandler):
@@ -117,13 +113,6 @@ class ReliableEventHandler(EventHandler):
         labels = (self.container.service_name, self.method_name)
         headers[ATTEMPT_HEADER] = attempt + 1
         headers["x-zhidu-error"] = f"{type(exc).__name__}: {exc}"[:1000]
-        if isinstance(exc, EventInProgress) and self.retry_queues:
-            # Not a failure: wait for the other run (or its lease) without
-            # spending one of the message's attempts.
-            headers[ATTEMPT_HEADER] = attempt
-            self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
-                                   routing_key=self.retry_queues[-1].name, headers=headers)
-            return
         if not isinstance(exc, NOT_RETRIABLE) and attempt < len(self.retry_queues):
             queue = self.retry_queues[attempt]
             self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
@@ -154,13 +143,18 @@ def _find(container, class_name):
     return None
 
 
+_SKIPPED = object()
+
+
 def on_event(source_service: str, event_type: str):
     """Handle ``<source_service>.<event_type>`` exactly once in effect.
 
-    The envelope is validated (a malformed one is dead-lettered at once), the
-    event id is claimed for this handler (a finished one is skipped, one in
-    progress elsewhere is retried later), and the events the handler emitted
-    are persisted to the outbox before the claim is marked done.
+    The envelope is validated (a malformed one is dead-lettered at once); then,
+    in one unit of work, the event id is recorded for this handler, the handler
+    runs, and the events it emitted are written to the outbox. A redelivery
+    finds the record and is skipped; two deliveries racing conflict in the
+    database, and the loser, re-run, finds the winner's record. A handler that
+    fails leaves nothing behind, its record included, so the retry starts clean.
     """
     def decorator(fn):
         handler = fn.__name__
@@ -168,24 +162,32 @@ def on_event(source_service: str, event_type: str):
         @functools.wraps(fn)
         def handle(self, body):
             envelope = validate_envelope(body)
-            lease = float(setting(self.config, "ZHIDU_CLAIM_LEASE"))
-            claim = self.store.claim_event(handler, envelope["id"], lease)
-            if claim == "done":
-                self.metrics.duplicates.labels(self.name, handler).inc()
-                return None
-            if claim == "busy":
-                raise EventInProgress(envelope["id"])
-            try:
+            key = f"{handler}:{envelope['id']}"
+            outbox = self.outbox
+            mark = outbox.mark()
+
+            def unit():
+                # One write both claims and checks: a record already there means
+                # the event was handled; a racing delivery conflicts on it.
+                seen = self.store.db.processed_events.update_one(
+                    {"_id": key}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
+                if seen.upserted_id is None:
+                    return _SKIPPED
                 result = fn(self, envelope)
-                self.outbox.persist()
-            except BaseException as exc:
-                self.store.release_event(handler, envelope["id"])
+                outbox.persist()
+                return result
+
+            try:
+                result = self.store.unit(unit, on_retry=lambda: outbox.rollback(mark))
+            except Exception as exc:
                 # A domain refusal is final (no retries); anything else is retried.
-                mapped = to_contract_error(exc) if isinstance(exc, Exception) else None
+                mapped = to_contract_error(exc)
                 if mapped is not None and mapped is not exc:
                     raise mapped from exc
                 raise
-            self.store.finish_event(handler, envelope["id"])
+            if result is _SKIPPED:
+                self.metrics.duplicates.labels(self.name, handler).inc()
+                return None
             return result
         return ReliableEventHandler.decorator(source_service, event_type)(handle)
     return decorator
@@ -216,22 +218,36 @@ class PendingEvents:
         envelope = make_envelope(self.service, event_type, data, cause=self.cause,
                                  correlation_id=correlation_id, event_id=event_id, at=at,
                                  actor=self.actor)
+        contracts = getattr(self.provider, "contracts", None)
+        if contracts is not None:
+            contracts.check(envelope)
         self.envelopes.append(envelope)
         return envelope
 
+    def mark(self) -> tuple[int, int]:
+        """Where a unit of work starts, to go back to if the unit is run again."""
+        return len(self.envelopes), self.persisted
+
+    def rollback(self, mark: tuple[int, int]) -> None:
+        del self.envelopes[mark[0]:]
+        self.persisted = mark[1]
+
     def persist(self) -> None:
+        """Write the events emitted since the last call to the outbox.
+
+        Inside a unit of work this joins its transaction. Ids are derived from
+        the cause or a key, so writing an entry that is already there (a call
+        repeated before the relay published it) must change nothing — and must
+        not fail, which would abort the whole unit.
+        """
         fresh = self.envelopes[self.persisted:]
         if not fresh:
             return
         now = utcnow()
-        docs = [{"_id": env["id"], "envelope": env, "created_at": now} for env in fresh]
-        try:
-            self.store.db.outbox.insert_many(docs, ordered=False)
-        except DuplicateKeyError:
-            pass
-        except Exception as exc:  # BulkWriteError of duplicates only is fine
-            if not _only_duplicates(exc):
-                raise
+        self.store.db.outbox.bulk_write(
+            [UpdateOne({"_id": env["id"]},
+                       {"$setOnInsert": {"envelope": env, "created_at": now}}, upsert=True)
+             for env in fresh], ordered=True)
         self.persisted = len(self.envelopes)
 
     def relay(self) -> int:
@@ -239,12 +255,6 @@ class PendingEvents:
 
     def pending_count(self) -> int:
         return self.provider.pending_count()
-
-
-def _only_duplicates(exc) -> bool:
-    details = getattr(exc, "details", None) or {}
-    errors = details.get("writeErrors") or []
-    return bool(errors) and all(err.get("code") == 11000 for err in errors)
 
 
 class Outbox(DependencyProvider):
@@ -259,6 +269,13 @@ class Outbox(DependencyProvider):
         self.exchange = get_event_exchange(self.container.service_name, config)
         self.publisher = Publisher(_amqp_uri(config), serializer="json")
         self.grace_seconds = 2 * float(setting(config, "ZHIDU_OUTBOX_INTERVAL"))
+        # Tests set ZHIDU_CHECK_EVENTS: every event emitted is checked against the
+        # JSON Schema the service publishes for it, so a payload can never drift
+        # from the catalogue other systems code against.
+        self.contracts = None
+        if str(setting(config, "ZHIDU_CHECK_EVENTS") or "") in ("1", "true"):
+            from .contracts import EventContracts
+            self.contracts = EventContracts.for_service(self.container.service_name)
 
     def start(self):
         # Declare the exchange now, so consumers can bind before our first event.

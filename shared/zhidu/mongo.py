@@ -8,22 +8,17 @@ indexes at start-up and hands the same store to every worker.
 from __future__ import annotations
 
 import logging
-import time
 
 import pymongo
 from nameko.extensions import DependencyProvider
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from .config import database_name, setting
-from .errors import Conflict
-from .times import UTC, utcnow
-from .uow import bound, run_unit
+from .times import UTC
+from .uow import bound, in_unit, run_unit
 
 log = logging.getLogger(__name__)
-
-# How long a second caller with the same request_id waits for the first.
-REQUEST_WAIT_SECONDS = 10.0
 
 
 class Store:
@@ -33,7 +28,7 @@ class Store:
     _LIBRARY_INDEXES = {
         # Handler de-duplication: _id is "<handler>:<event id>".
         "processed_events": [IndexModel([("at", ASCENDING)])],
-        # request_id idempotency: _id is "<operation>:<request id>".
+        # request_id idempotency: _id is "<operation>:<caller>:<request id>".
         "requests": [IndexModel([("at", ASCENDING)])],
         "outbox": [IndexModel([("created_at", ASCENDING)])],
     }
@@ -64,79 +59,6 @@ class Store:
         self.db.command("ping")
         return True
 
-    # -- event de-duplication ------------------------------------------------
-    def claim_event(self, handler: str, event_id: str, lease_seconds: float) -> str:
-        """Claim an event for one handler run: ``new``, ``done`` or ``busy``.
-
-        Duplicates arriving together must not both run, yet a claim left by a
-        process that died must not block the event for ever: a running claim
-        older than the lease may be taken over.
-        """
-        key = f"{handler}:{event_id}"
-        now = utcnow()
-        try:
-            self.db.processed_events.insert_one({"_id": key, "state": "running", "at": now})
-            return "new"
-        except DuplicateKeyError:
-            pass
-        doc = self.db.processed_events.find_one({"_id": key})
-        if doc is None:
-            return self.claim_event(handler, event_id, lease_seconds)
-        if doc["state"] == "done":
-            return "done"
-        if (now - doc["at"]).total_seconds() < lease_seconds:
-            return "busy"
-        taken = self.db.processed_events.update_one(
-            {"_id": key, "state": "running", "at": doc["at"]}, {"$set": {"at": now}})
-        return "new" if taken.modified_count else "busy"
-
-    def finish_event(self, handler: str, event_id: str) -> None:
-        self.db.processed_events.update_one({"_id": f"{handler}:{event_id}"},
-                                            {"$set": {"state": "done", "at": utcnow()}})
-
-    def release_event(self, handler: str, event_id: str) -> None:
-        self.db.processed_events.delete_one({"_id": f"{handler}:{event_id}",
-                                             "state": "running"})
-
-    # -- request_id idempotency ----------------------------------------------
-    def claim_request(self, operation: str, request_id: str, lease_seconds: float = 30.0):
-        """Reserve a request id; returns the stored result if it already ran.
-
-        Returns ``(True, None)`` when the caller must run the operation, or
-        ``(False, result)`` when it ran before. A reservation left by a process
-        that died is taken over once it is older than ``lease_seconds``, so a
-        client's retry after a crash is served rather than refused for ever.
-        """
-        key = f"{operation}:{request_id}"
-        try:
-            self.db.requests.insert_one({"_id": key, "state": "running", "at": utcnow()})
-            return True, None
-        except DuplicateKeyError:
-            pass
-        deadline = time.monotonic() + REQUEST_WAIT_SECONDS
-        while True:
-            doc = self.db.requests.find_one({"_id": key})
-            if doc is None:  # the first attempt failed and released it
-                return self.claim_request(operation, request_id, lease_seconds)
-            if doc["state"] == "done":
-                return False, doc["result"]
-            if (utcnow() - doc["at"]).total_seconds() > lease_seconds:
-                taken = self.db.requests.update_one(
-                    {"_id": key, "state": "running", "at": doc["at"]},
-                    {"$set": {"at": utcnow()}})
-                if taken.modified_count:
-                    return True, None
-            if time.monotonic() > deadline:
-                raise Conflict(f"request {request_id} is still being processed")
-            time.sleep(0.05)
-
-    def complete_request(self, operation: str, request_id: str, result) -> None:
-        self.db.requests.update_one({"_id": f"{operation}:{request_id}"},
-                                    {"$set": {"state": "done", "result": result}})
-
-    def release_request(self, operation: str, request_id: str) -> None:
-        self.db.requests.delete_one({"_id": f"{operation}:{request_id}", "state": "running"})
-
     # -- copies of other services' records --------------------------------------
     def copy_newer(self, collection: str, key: str, fields: dict, as_of,
                    stamp: str = "copied_at") -> bool:
@@ -145,15 +67,16 @@ class Store:
         Events can arrive out of order (a retried one overtakes the next), so
         the copy remembers the time of the event it came from (``stamp``) and
         an older event never writes over a newer one. Returns whether it was
-        applied.
+        applied. Read, then write: inside a unit of work a racing copy is a
+        write conflict, and the re-run compares against the winner.
         """
-        try:
-            self.db[collection].update_one(
-                {"_id": key, "$or": [{stamp: {"$lte": as_of}}, {stamp: None}]},
-                {"$set": {**fields, stamp: as_of}}, upsert=True)
-            return True
-        except DuplicateKeyError:  # the filter missed a newer copy; the upsert collided
+        current = self.db[collection].find_one({"_id": key}, {stamp: 1})
+        if current is not None and current.get(stamp) is not None \
+                and _aware(current[stamp]) > _aware(as_of):
             return False
+        self.db[collection].update_one({"_id": key}, {"$set": {**fields, stamp: as_of}},
+                                       upsert=True)
+        return True
 
     # -- the directory copy identities are resolved against -------------------------
     def person(self, employee_id: str) -> dict | None:
@@ -173,10 +96,17 @@ class Store:
                     return_document=pymongo.ReturnDocument.AFTER)
                 return doc["value"]
             except DuplicateKeyError:
-                # Two first-ever upserts raced; the loser retries as an update.
-                if attempt == 2:
+                # Two first-ever upserts raced. Inside a unit the duplicate has
+                # aborted the transaction: let the unit re-run. Outside one,
+                # the loser retries as an update.
+                if attempt == 2 or in_unit():
                     raise
         raise AssertionError("unreachable")
+
+
+def _aware(moment):
+    """Stored times come back aware (the client is tz_aware); given ones may be naive UTC."""
+    return moment.replace(tzinfo=UTC) if getattr(moment, "tzinfo", 1) is None else moment
 
 
 def connect(uri: str, **kwargs) -> pymongo.MongoClient:
@@ -210,10 +140,3 @@ class Mongo(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.store
-
-    def check(self) -> str:
-        try:
-            self.store.ping()
-            return "ok"
-        except PyMongoError as exc:
-            return f"error: {type(exc).__name__}"

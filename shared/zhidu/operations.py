@@ -8,7 +8,10 @@ from the RPC one.
 """
 from __future__ import annotations
 
+import copy
 import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -16,10 +19,11 @@ from bson import ObjectId
 from nameko.rpc import rpc
 from pymongo.errors import DuplicateKeyError
 
-from .config import setting
+from .domain import DomainConflict, DomainNotFound, DomainPermission, DomainValidation
 from .errors import CONTRACT_ERRORS, Conflict, NotFound, PermissionDenied, ValidationError
 from .schemas import load
-from .times import to_iso
+from .times import to_iso, utcnow
+from .uow import StaleWrite
 
 
 def jsonable(value):
@@ -38,69 +42,78 @@ def jsonable(value):
     return value
 
 
-_BY_SUFFIX = (
-    ("Validation", ValidationError), ("ValidationError", ValidationError),
-    ("Conflict", Conflict), ("NotFound", NotFound),
-    ("Permission", PermissionDenied), ("PermissionDenied", PermissionDenied),
+_BY_DOMAIN_TYPE = (
+    (DomainValidation, ValidationError), (DomainConflict, Conflict),
+    (DomainNotFound, NotFound), (DomainPermission, PermissionDenied),
 )
 
 
 def to_contract_error(exc: Exception) -> Exception | None:
     """The contract error a domain error stands for, or None if it is a bug.
 
-    Domain layers stay free of the library: their errors are recognised by
-    name (``DomainValidation``, ``DomainConflict``, ``DomainPermission``,
-    ``DomainNotFound``), and a validation error's field messages are kept.
+    Domains raise the library's pure errors (:mod:`zhidu.domain`); a validation
+    error's field messages are kept.
     """
     if type(exc) in CONTRACT_ERRORS:
         return exc
     if isinstance(exc, DuplicateKeyError):
         # A unique index refused the write: someone else got there first.
         return Conflict("already exists (a concurrent or repeated request)")
+    if isinstance(exc, StaleWrite):
+        return Conflict("the record kept changing under this request; try again")
     for base in CONTRACT_ERRORS:
         if isinstance(exc, base):
-            return _rebuild(base, exc)
-    name = type(exc).__name__
-    for suffix, base in _BY_SUFFIX:
-        if name.endswith(suffix):
-            return _rebuild(base, exc)
+            return exc
+    for domain_type, contract in _BY_DOMAIN_TYPE:
+        if isinstance(exc, domain_type):
+            if contract is ValidationError:
+                return ValidationError(exc.errors)
+            return contract(str(exc))
     return None
 
 
-def _rebuild(base, exc):
-    if base is ValidationError:
-        messages = (getattr(exc, "messages", None) or getattr(exc, "errors", None)
-                    or getattr(exc, "fields", None))
-        if not isinstance(messages, dict):
-            messages = {"_schema": [str(exc)]}
-        return ValidationError(messages)
-    return base(str(exc))
-
-
-def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True):
+def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True,
+              unit: bool = True):
     """Declare a contract operation taking one dict payload.
 
     Before the function runs, the caller is proven (bearer token) and checked
     against the operation's entry in the service's permissions file; a
     payload ``actor`` must name the caller, and is replaced by the proven
-    identity. ``idempotent`` operations honour the payload's optional
-    ``request_id``: a repeat returns the first result and changes nothing.
+    identity. The function then runs as one unit of work: its writes and the
+    events it emits commit together or not at all (``unit=False`` for work
+    that opens its own units, such as a sweep over many cases).
+    ``idempotent`` operations honour the payload's optional ``request_id``,
+    scoped to the operation and the caller: a repeat returns the first result
+    and changes nothing, and the same key with another payload is a conflict.
     """
     declares_actor = schema is not None and "actor" in _instance(schema).fields
 
     def decorator(fn):
         name = fn.__name__
 
-        def call(self, data):
-            try:
-                result = fn(self, data)
-            except Exception as exc:
-                mapped = to_contract_error(exc)
-                if mapped is None or mapped is exc:
-                    raise
-                raise mapped from exc
+        def body(self, data):
+            # Each run gets its own copy: a unit re-run after a write conflict
+            # must see the payload as the caller sent it, whatever the last
+            # run did to it.
+            result = jsonable(fn(self, copy.deepcopy(data)))
             self.outbox.persist()
-            return jsonable(result)
+            return result
+
+        def remembered(self, data, caller: str):
+            """The first result for this request id, or the call's, stored with it."""
+            key = f"{name}:{caller}:{data['request_id']}"
+            print_ = fingerprint(data)
+            requests = self.store.db.requests
+            seen = requests.find_one({"_id": key})
+            if seen is not None:
+                if seen.get("fingerprint") != print_:
+                    raise Conflict("request_id: already used by this caller for a different "
+                                   "request; send a new request_id")
+                return seen["result"]
+            result = body(self, data)
+            requests.insert_one({"_id": key, "fingerprint": print_, "result": result,
+                                 "at": utcnow()})
+            return result
 
         @functools.wraps(fn)
         def run(self, payload=None):
@@ -116,28 +129,33 @@ def operation(schema=None, *, idempotent: bool = False, expose_rpc: bool = True)
                     if declares_actor:
                         data["actor"] = principal.actor()
                     self.outbox.actor = principal.actor()
-                return _idempotent(self, data) if idempotent else call(self, data)
-
-        def _idempotent(self, data):
-            request_id = data.get("request_id")
-            if not request_id:
-                return call(self, data)
-            lease = float(setting(self.config, "ZHIDU_CLAIM_LEASE"))
-            first, stored = self.store.claim_request(name, request_id, lease)
-            if not first:
-                return stored
-            try:
-                result = call(self, data)
-            except BaseException:
-                self.store.release_request(name, request_id)
-                raise
-            self.store.complete_request(name, request_id, result)
-            return result
+                caller = principal.id if principal is not None else "anonymous"
+                if idempotent and data.get("request_id"):
+                    work = functools.partial(remembered, self, data, caller)
+                else:
+                    work = functools.partial(body, self, data)
+                try:
+                    if not unit:
+                        return work()
+                    mark = self.outbox.mark()
+                    return self.store.unit(work, on_retry=lambda: self.outbox.rollback(mark))
+                except Exception as exc:
+                    mapped = to_contract_error(exc)
+                    if mapped is None or mapped is exc:
+                        raise
+                    raise mapped from exc
 
         run.zhidu_schema = schema
         run.zhidu_operation = name
         return rpc(expected_exceptions=CONTRACT_ERRORS)(run) if expose_rpc else run
     return decorator
+
+
+def fingerprint(data: dict) -> str:
+    """What makes two calls with one request id the same request."""
+    meaningful = {k: v for k, v in data.items() if k not in ("request_id", "actor")}
+    text = json.dumps(jsonable(meaningful), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _instance(schema):

@@ -107,11 +107,12 @@ def zhidu_config(rabbit_config, mongo_uri, zhidu_key_dir):
         "ZHIDU_DB_PREFIX": f"t{uuid.uuid4().hex[:10]}_",
         "ZHIDU_RETRY_DELAYS": "0.2,0.4",
         "ZHIDU_OUTBOX_INTERVAL": "0.5",
-        "ZHIDU_CLAIM_LEASE": "3",
         "ZHIDU_SWEEP_INTERVAL": "3600",
         "ZHIDU_KEY_DIR": zhidu_key_dir,
         # Tests change a person's role between calls; production caches it briefly.
         "ZHIDU_IDENTITY_CACHE_SECONDS": "0",
+        # Every event emitted is checked against its published JSON Schema.
+        "ZHIDU_CHECK_EVENTS": "1",
     }
 
 

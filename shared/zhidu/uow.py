@@ -20,7 +20,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from greenlet import getcurrent
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -87,6 +87,15 @@ TRANSACTION_OPTIONS = {"read_concern": ReadConcern("snapshot"),
                        "write_concern": WriteConcern("majority")}
 
 
+class StaleWrite(Exception):
+    """A compare-and-set write found the record changed since it was read.
+
+    Raised inside a unit of work, it re-runs the unit (like a duplicate key),
+    so the decision is made again on the fresh record: the one retry policy
+    every service shares instead of a loop of its own.
+    """
+
+
 class _Current:
     """The session of the unit of work running on each green thread.
 
@@ -97,15 +106,20 @@ class _Current:
 
     def __init__(self):
         self.sessions: WeakKeyDictionary = WeakKeyDictionary()
+        self.after: WeakKeyDictionary = WeakKeyDictionary()
 
     def get(self):
         return self.sessions.get(getcurrent())
 
     def set(self, session) -> None:
         self.sessions[getcurrent()] = session
+        self.after[getcurrent()] = []
 
     def clear(self) -> None:
         self.sessions.pop(getcurrent(), None)
+
+    def callbacks(self) -> list:
+        return self.after.setdefault(getcurrent(), [])
 
 
 CURRENT = _Current()
@@ -123,14 +137,36 @@ def in_unit() -> bool:
     return CURRENT.get() is not None
 
 
+def on_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the running unit has committed (at once outside a unit).
+
+    For what must not happen twice when a unit is re-run, or at all when it is
+    rolled back: counting metrics, waking a sender.
+    """
+    if in_unit():
+        CURRENT.callbacks().append(callback)
+    else:
+        callback()
+
+
+def _duplicate(exc: BaseException) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    if isinstance(exc, BulkWriteError):
+        errors = (exc.details or {}).get("writeErrors") or []
+        return bool(errors) and all(e.get("code") == 11000 for e in errors)
+    return False
+
+
 def run_unit(client, body: Callable[[], Any], on_retry: Callable[[], None] | None = None,
-             conflicts: int = 3):
+             conflicts: int = 8):
     """Run ``body`` in one transaction on ``client``; a unit already running joins it.
 
     ``on_retry`` restores in-memory state (the events emitted so far) before the
     body runs again: the driver retries transient errors and an unknown commit,
     and a duplicate key — another unit committed the same key first — is
-    retried here, so the body's next run sees the winner and acts on it.
+    retried here, so the body's next run sees the winner and acts on it; so
+    is a :class:`StaleWrite`.
     """
     if in_unit():
         return body()
@@ -150,8 +186,13 @@ def run_unit(client, body: Callable[[], Any], on_retry: Callable[[], None] | Non
     for left in range(conflicts, -1, -1):
         try:
             with client.start_session() as session:
-                return session.with_transaction(callback, **TRANSACTION_OPTIONS)
-        except DuplicateKeyError:
-            if not left:
+                result = session.with_transaction(callback, **TRANSACTION_OPTIONS)
+        except (DuplicateKeyError, BulkWriteError, StaleWrite) as exc:
+            if not left or not (isinstance(exc, StaleWrite) or _duplicate(exc)):
                 raise
+            continue
+        done = CURRENT.after.pop(getcurrent(), [])
+        for committed in done:
+            committed()
+        return result
     raise AssertionError("unreachable")

@@ -30,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from zhidu.domain import DomainValidation
 from zhidu.times import as_utc, parse_date, to_iso
 
-from .errors import DomainValidation
 from .policy import AttendancePolicy
 from .shifts import Shift, shift_instants
 from .violations import violation
@@ -43,6 +43,13 @@ INCIDENT_KINDS = ("off_post", "sleeping_on_duty")
 def _minutes_up(delta: timedelta) -> int:
     seconds = int(delta.total_seconds())
     return -(-seconds // 60) if seconds > 0 else 0
+
+
+def minutes_off_shift(kind: str, at: datetime, start: datetime, end: datetime) -> dict:
+    """A clock event's lateness (``in``) or early departure (``out``), whole minutes up."""
+    if kind == "in":
+        return {"late_minutes": _minutes_up(at - start)}
+    return {"early_minutes": _minutes_up(end - at)}
 
 
 def covering_leave(leaves: Iterable[dict], day) -> dict | None:

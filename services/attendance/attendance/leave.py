@@ -57,10 +57,10 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from zhidu.calendar import WorkingCalendar
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation, Problems
 from zhidu.times import UTC, as_utc, local_date, parse_date
 
 from . import seniority as seniority_rules
-from .errors import DomainConflict, DomainPermission, DomainValidation, Problems
 from .policy import AttendancePolicy, LeaveType
 from .roles import satisfies
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from zhidu.domain import DomainConflict, DomainValidation, Problems
 from zhidu.times import as_utc, local_date, to_iso
 
-from .errors import DomainConflict, DomainValidation, Problems
 from .policy import MeetingPolicy
 from .violations import violation
 

@@ -8,6 +8,10 @@ default) and raises ``ValueError`` naming the offending key, e.g.
 ``attendance.yaml: clocking.grace_minutes: expected an integer >= 0, got -1``.
 
 The only I/O in the domain is reading the file whose path the caller passes.
+:func:`load_rules` gathers everything a worker needs (both policies and the
+working calendar) from the files configuration names; the service hands it to
+``zhidu.rulebook.RuleBook``, so a broken file stops the service at start,
+naming the key, instead of failing the first request.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
+from zhidu.calendar import WorkingCalendar, load_calendar
+from zhidu.config import setting
 
 RULES_DIR = Path(__file__).with_name("rules")
 
@@ -408,3 +414,25 @@ def load_meeting_policy(path: str | os.PathLike | None = None) -> MeetingPolicy:
     """Read and validate ``path`` (default: the shipped ``rules/meetings.yaml``)."""
     data, name = _read_yaml(Path(path or RULES_DIR / "meetings.yaml"))
     return meeting_policy_from_dict(data, name)
+
+
+@dataclass(frozen=True)
+class AttendanceRules:
+    """The rules a worker sees: attendance and meeting policy, and the calendar."""
+
+    attendance: AttendancePolicy
+    meetings: MeetingPolicy
+    calendar: WorkingCalendar
+
+    @property
+    def tz(self):
+        return self.calendar.tz
+
+
+def load_rules(config: dict | None = None) -> AttendanceRules:
+    """From ``ZHIDU_ATTENDANCE_RULES``, ``ZHIDU_MEETING_RULES`` and
+    ``ZHIDU_CALENDAR_FILE``; unset → the shipped defaults."""
+    return AttendanceRules(
+        attendance=load_attendance_policy(setting(config, "ZHIDU_ATTENDANCE_RULES") or None),
+        meetings=load_meeting_policy(setting(config, "ZHIDU_MEETING_RULES") or None),
+        calendar=load_calendar(setting(config, "ZHIDU_CALENDAR_FILE") or None))

@@ -19,9 +19,9 @@ from __future__ import annotations
 import calendar as _months
 from datetime import date, datetime, time, timedelta
 
+from zhidu.domain import DomainValidation
 from zhidu.times import UTC, as_utc, local_tz
 
-from .errors import DomainValidation
 from .policy import AttendancePolicy
 from .violations import violation
 

@@ -32,9 +32,9 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 
 from zhidu.calendar import WorkingCalendar
+from zhidu.domain import DomainConflict, DomainPermission, Problems
 from zhidu.times import UTC, as_utc, parse_date
 
-from .errors import DomainConflict, DomainPermission, Problems
 from .policy import AttendancePolicy
 from .roles import satisfies
 from .shifts import Shift, shift_instants

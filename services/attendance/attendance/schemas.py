@@ -124,6 +124,7 @@ class DecideLeave(Payload):
     approve = fields.Boolean(required=True)
     at = Time(required=True)
     note = fields.String(load_default=None, allow_none=True)
+    request_id = fields.String(load_default=None, allow_none=True)
     actor = actor_field()
 
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 from zhidu.times import as_utc
 
-from .errors import DomainConflict, DomainPermission, DomainValidation
 from .policy import AttendancePolicy
 from .roles import satisfies
 

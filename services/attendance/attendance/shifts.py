@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from zhidu.domain import Problems
 from zhidu.times import UTC, local_tz, parse_date
-
-from .errors import Problems
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

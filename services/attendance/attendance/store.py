@@ -4,6 +4,11 @@ Keys are deterministic wherever a record stands for a fact (a roster day, a
 clock event, a violation, an absence), so replays and two replicas running the
 same sweep meet on a unique ``_id`` instead of writing twice. Each query below
 names the index that serves it; SecantusDB and MongoDB alike scan without one.
+
+Every write runs inside a unit of work (one transaction), where a duplicate
+key aborts the whole transaction: a write that may meet an existing key is an
+upsert, or reads first and lets a duplicate from a racing unit escape, so the
+unit runs again and reads the winner. None catches one and carries on.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from zhidu.mongo import Store
+from zhidu.uow import StaleWrite
 
 ACTIVE = {"withdrawn_at": None}
 
@@ -32,16 +38,8 @@ def _out(doc: dict | None, id_field: str | None = None) -> dict | None:
     return out
 
 
-def _new_indexes(exc: BulkWriteError, count: int) -> set[int]:
-    """Indexes of an unordered insert_many that went in (the rest were duplicates)."""
-    errors = exc.details.get("writeErrors") or []
-    if any(err.get("code") != 11000 for err in errors):
-        raise exc
-    failed = {err["index"] for err in errors}
-    return set(range(count)) - failed
-
-
-ANY = object()  # no revision check: an administrator's correction
+def _without_id(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "_id"}
 
 
 class AttendanceStore(Store):
@@ -82,10 +80,6 @@ class AttendanceStore(Store):
     def employee(self, employee_id: str) -> dict | None:
         return _out(self.db.employees.find_one({"_id": employee_id}), "employee_id")
 
-    def employees(self, ids) -> dict[str, dict]:
-        docs = self.db.employees.find({"_id": {"$in": sorted(set(ids))}})
-        return {d["_id"]: _out(d, "employee_id") for d in docs}
-
     def departed(self, employee_ids) -> dict[str, datetime]:
         """Departure times of those of ``employee_ids`` who left (by ``_id``)."""
         docs = self.db.employees.find({"_id": {"$in": list(employee_ids)},
@@ -119,11 +113,8 @@ class AttendanceStore(Store):
 
     # -- shifts --------------------------------------------------------------------
     def insert_shift(self, shift: dict) -> bool:
-        try:
-            self.db.shifts.insert_one(dict(shift, _id=shift["code"]))
-            return True
-        except DuplicateKeyError:
-            return False
+        """Define the shift unless its code is taken; True if this call defined it."""
+        return self._insert_once("shifts", shift["code"], shift)
 
     def shift(self, code: str) -> dict | None:
         return _out(self.db.shifts.find_one({"_id": code}))
@@ -147,7 +138,7 @@ class AttendanceStore(Store):
         return {d["_id"]: _out(d, "key") for d in docs}
 
     def save_roster(self, entries: list[dict], existing: dict, changes: list[dict]) -> None:
-        """New entries by insert_many (fast), changed ones by replacement."""
+        """``existing``: the entries as this unit read them (``roster_entries``)."""
         self._save_keyed("roster", entries, existing)
         if changes:
             self.db.roster_changes.insert_many([dict(c) for c in changes])
@@ -198,34 +189,30 @@ class AttendanceStore(Store):
     def mark_day_closed(self, day: str, at: datetime) -> None:
         self.db.roster_days.update_one({"_id": day}, {"$set": {"open": False, "closed_at": at}})
 
-    def distinct_rostered_employees(self, date_from: str, date_to: str) -> list[str]:
-        return sorted(self.db.roster.distinct(
-            "employee_id", {"date": {"$gte": date_from, "$lte": date_to}}))
-
     # -- clocks and incidents ------------------------------------------------------
     def insert_clock(self, clock: dict) -> bool:
-        try:
-            self.db.clocks.insert_one(clock)
-            return True
-        except DuplicateKeyError:
-            return False
+        """Record the clock event unless its key is stored; True if this call stored it."""
+        return self._insert_once("clocks", clock["_id"], clock)
 
     def clocks_between(self, start: datetime, end: datetime, employee_ids=None) -> dict:
-        """Clock events in [start, end] by employee (index ``at`` / ``employee_id, at``)."""
-        query: dict = {"at": {"$gte": start, "$lte": end}}
+        """Clock events in [start, end] by employee (index ``at`` / ``employee_id, at``).
+
+        The people come first in the filter: the embedded server plans from the
+        filter's first field, and a time range first scans every clock of the
+        day for each batch of a day's close (measured: 12 ms against 730 ms for
+        50 people among 5,000).
+        """
+        query: dict = {}
         if employee_ids is not None:
             query["employee_id"] = {"$in": sorted(set(employee_ids))}
+        query["at"] = {"$gte": start, "$lte": end}
         grouped: dict[str, list] = defaultdict(list)
         for doc in self.db.clocks.find(query, {"employee_id": 1, "kind": 1, "at": 1}):
             grouped[doc["employee_id"]].append(doc)
         return grouped
 
     def insert_incident(self, incident: dict) -> bool:
-        try:
-            self.db.incidents.insert_one(incident)
-            return True
-        except DuplicateKeyError:
-            return False
+        return self._insert_once("incidents", incident["_id"], incident)
 
     def incidents_on(self, day: str, employee_ids=None) -> dict[str, list]:
         query: dict = {"date": day}
@@ -247,22 +234,56 @@ class AttendanceStore(Store):
         self._save_keyed("evaluations", evaluations, existing)
 
     def _save_keyed(self, collection: str, docs: list[dict], existing) -> None:
-        """Documents keyed by ``key``: new ones by insert_many (fast), known ones by
-        replacement; one inserted meanwhile by someone else is replaced too."""
-        fresh = [dict({k: v for k, v in d.items() if k != "key"}, _id=d["key"])
-                 for d in docs if d["key"] not in existing]
-        replaced = [ReplaceOne({"_id": d["key"]}, {k: v for k, v in d.items() if k != "key"},
-                               upsert=True)
-                    for d in docs if d["key"] in existing]
+        """Documents keyed by ``key``; ``existing`` holds the keys this unit read.
+
+        New ones go in by one insert_many, known ones by replacement: on the
+        embedded server a batch of upserts costs three to four times an
+        insert_many of the same documents. One that another unit inserted
+        after this unit read is a duplicate key, and the unit runs again.
+        """
+        latest = {d["key"]: {k: v for k, v in d.items() if k != "key"} for d in docs}
+        fresh = [dict(doc, _id=key) for key, doc in latest.items() if key not in existing]
+        replaced = [ReplaceOne({"_id": key}, doc, upsert=True)
+                    for key, doc in latest.items() if key in existing]
         if fresh:
-            try:
-                self.db[collection].insert_many(fresh, ordered=False)
-            except BulkWriteError as exc:
-                missed = set(range(len(fresh))) - _new_indexes(exc, len(fresh))
-                replaced += [ReplaceOne({"_id": fresh[i]["_id"]}, fresh[i], upsert=True)
-                             for i in missed]
+            self._insert_many(collection, fresh)
         if replaced:
-            self.db[collection].bulk_write(replaced, ordered=False)
+            self.db[collection].bulk_write(replaced, ordered=True)
+
+    def _insert_many(self, collection: str, docs: list[dict]) -> None:
+        """One insert_many whose duplicate key re-runs the unit (the library retries
+        ``DuplicateKeyError``, not the bulk error that carries it)."""
+        try:
+            self.db[collection].insert_many(docs, ordered=True)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if errors and all(err.get("code") == 11000 for err in errors):
+                raise DuplicateKeyError(errors[0].get("errmsg", "duplicate key"), 11000,
+                                        exc.details) from exc
+            raise
+
+    def _insert_once(self, collection: str, key: str, doc: dict) -> bool:
+        """Store ``doc`` under ``key`` unless something is there; True if this call did."""
+        result = self.db[collection].update_one(
+            {"_id": key}, {"$setOnInsert": _without_id(doc)}, upsert=True)
+        return result.upserted_id is not None
+
+    def _insert_new(self, collection: str, records: list[dict]) -> list[dict]:
+        """Insert the keyed records not stored yet (withdrawn ones count as stored);
+        returns exactly those this call inserted, each key once."""
+        if not records:
+            return []
+        keys = sorted({r["key"] for r in records})
+        known = {d["_id"] for d in self.db[collection].find({"_id": {"$in": keys}}, {"_id": 1})}
+        fresh: dict[str, dict] = {}
+        for record in records:
+            if record["key"] not in known:
+                fresh.setdefault(record["key"], record)
+        if fresh:
+            self._insert_many(collection, [
+                dict({k: v for k, v in r.items() if k != "key"}, _id=key, withdrawn_at=None)
+                for key, r in fresh.items()])
+        return list(fresh.values())
 
     def evaluated_dates(self, employee_id: str, date_from: str, date_to: str) -> list[str]:
         """Index ``date, employee_id``."""
@@ -279,18 +300,7 @@ class AttendanceStore(Store):
     # -- violations --------------------------------------------------------------------
     def insert_new_violations(self, violations: list[dict]) -> list[dict]:
         """Store those not stored yet; returns exactly the ones this call inserted."""
-        if not violations:
-            return []
-        keys = [v["key"] for v in violations]
-        known = {d["_id"] for d in self.db.violations.find({"_id": {"$in": keys}}, {"_id": 1})}
-        fresh = [v for v in violations if v["key"] not in known]
-        return self._insert_new("violations", fresh)
-
-    def live_violation_keys(self, keys: list[str]) -> set[str]:
-        if not keys:
-            return set()
-        return {d["_id"] for d in self.db.violations.find(
-            {"_id": {"$in": keys}, "withdrawn_at": None}, {"_id": 1})}
+        return self._insert_new("violations", violations)
 
     def withdraw_violation(self, key: str, at: datetime, reason: str) -> dict | None:
         """Mark withdrawn; returns the record if this call withdrew it."""
@@ -317,19 +327,6 @@ class AttendanceStore(Store):
     def insert_new_absences(self, records: list[dict]) -> list[dict]:
         return self._insert_new("absences", records)
 
-    def _insert_new(self, collection: str, records: list[dict]) -> list[dict]:
-        """Insert keyed records not withdrawn; returns exactly the ones that went in."""
-        if not records:
-            return []
-        docs = [dict({k: v for k, v in r.items() if k != "key"}, _id=r["key"],
-                     withdrawn_at=None) for r in records]
-        try:
-            self.db[collection].insert_many(docs, ordered=False)
-            return records
-        except BulkWriteError as exc:
-            went_in = _new_indexes(exc, len(docs))
-            return [r for i, r in enumerate(records) if i in went_in]
-
     def withdraw_absence(self, key: str, at: datetime) -> bool:
         return self.db.absences.update_one({"_id": key, "withdrawn_at": None},
                                            {"$set": {"withdrawn_at": at}}).modified_count == 1
@@ -343,24 +340,19 @@ class AttendanceStore(Store):
 
     def insert_once(self, collection: str, key: str, doc: dict) -> bool:
         """A fact that happens once (a dismissal review, a holiday check)."""
-        try:
-            self.db[collection].insert_one(dict(doc, _id=key))
-            return True
-        except DuplicateKeyError:
-            return False
+        return self._insert_once(collection, key, doc)
 
     def exists(self, collection: str, key: str) -> bool:
         return self.db[collection].find_one({"_id": key}, {"_id": 1}) is not None
 
     # -- leave -----------------------------------------------------------------------------
-    def insert_leave(self, leave: dict) -> bool:
+    def insert_leave(self, leave: dict) -> None:
+        """A new leave record. Its id is fresh (a sequence number, or the one
+        conversion of a leave whose mark this unit set), so a duplicate key can
+        only come from a racing unit, and it re-runs this one."""
         doc = dict({k: v for k, v in leave.items() if k != "leave_id"}, _id=leave["leave_id"],
                    version=0)
-        try:
-            self.db.leaves.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
+        self.db.leaves.insert_one(doc)
 
     def overlapping_leaves(self, employee_id: str, start: str, end: str) -> list[dict]:
         """Pending or approved leave of the person touching [start, end]
@@ -373,13 +365,15 @@ class AttendanceStore(Store):
     def leave(self, leave_id: str) -> dict | None:
         return _out(self.db.leaves.find_one({"_id": leave_id}), "leave_id")
 
-    def replace_leave(self, leave: dict) -> bool:
-        """Optimistic write: fails (False) if someone else decided in between."""
+    def replace_leave(self, leave: dict) -> None:
+        """Write a decision over the version it was made on; ``StaleWrite`` (the unit
+        runs again and decides on the fresh record) if someone decided in between."""
         version = leave.get("version", 0)
         doc = dict({k: v for k, v in leave.items() if k not in ("leave_id", "version")},
                    version=version + 1)
-        return self.db.leaves.replace_one({"_id": leave["leave_id"], "version": version},
-                                          doc).modified_count == 1
+        if self.db.leaves.replace_one({"_id": leave["leave_id"], "version": version},
+                                      doc).matched_count != 1:
+            raise StaleWrite(f"leave {leave['leave_id']} changed since it was read")
 
     def leaves(self, employee_id=None, status=None, approver_role=None,
                employee_ids=None) -> list[dict]:
@@ -442,15 +436,22 @@ class AttendanceStore(Store):
     def seniority_account(self, employee_id: str, year: int) -> dict | None:
         return _out(self.db.seniority_accounts.find_one({"_id": f"{employee_id}:{year}"}))
 
-    def save_seniority_account(self, account: dict, expected=ANY) -> bool:
-        """Write the account; with ``expected``, only over that revision."""
+    def save_seniority_account(self, account: dict, read: dict | None) -> None:
+        """Write the account over the one this unit ``read`` (None: there was none).
+
+        Two approvals of one person's leave must not both debit the balance they
+        each read: a revision that moved raises ``StaleWrite`` and the unit runs
+        again on the fresh balance; a racing first account is a duplicate key,
+        which re-runs it too.
+        """
         key = f"{account['employee_id']}:{account['year']}"
-        if expected is ANY:
-            self.db.seniority_accounts.replace_one({"_id": key}, account, upsert=True)
-            return True
-        doc = dict(account, revision=(expected or 0) + 1)
-        return self.db.seniority_accounts.replace_one(
-            {"_id": key, "revision": expected}, doc).matched_count == 1
+        revision = (read or {}).get("revision")
+        doc = dict(account, revision=(revision or 0) + 1)
+        if read is None:
+            self.db.seniority_accounts.insert_one(dict(doc, _id=key))
+        elif self.db.seniority_accounts.replace_one({"_id": key, "revision": revision},
+                                                    doc).matched_count != 1:
+            raise StaleWrite(f"the seniority account {key} changed since it was read")
 
     # -- reports -------------------------------------------------------------------------------
     def report(self, key: str) -> dict | None:
@@ -461,14 +462,15 @@ class AttendanceStore(Store):
                                 {k: v for k, v in report.items() if k != "key"})
 
     def submit_report(self, report: dict) -> bool:
-        """Record the submission unless one is already recorded."""
-        doc = {k: v for k, v in report.items() if k != "key"}
-        try:
-            result = self.db.reports.update_one(
-                {"_id": report["key"], "submitted_at": None}, {"$set": doc}, upsert=True)
-        except DuplicateKeyError:  # a submitted report exists: the upsert collided
+        """Record the submission unless one is already recorded (a report the sweep
+        found overdue has none yet); True if this call recorded it."""
+        stored = self.db.reports.find_one({"_id": report["key"]}, {"submitted_at": 1})
+        if stored is not None and stored.get("submitted_at") is not None:
             return False
-        return bool(result.modified_count or result.upserted_id)
+        self.db.reports.update_one({"_id": report["key"]},
+                                   {"$set": {k: v for k, v in report.items() if k != "key"}},
+                                   upsert=True)
+        return True
 
     # -- meetings ------------------------------------------------------------------------------
     def insert_meeting(self, meeting: dict) -> bool:

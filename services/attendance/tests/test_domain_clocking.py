@@ -4,9 +4,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from attendance.clocking import evaluate_day, reconcile
-from attendance.errors import DomainValidation
 from attendance.policy import load_attendance_policy
 from attendance.shifts import define_shift
+from zhidu.domain import DomainValidation
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = load_attendance_policy()

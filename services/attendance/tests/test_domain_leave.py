@@ -3,7 +3,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from attendance.errors import DomainConflict, DomainPermission, DomainValidation
 from attendance.leave import (
     attach_proof,
     convert,
@@ -16,6 +15,7 @@ from attendance.leave import (
 )
 from attendance.policy import load_attendance_policy
 from zhidu.calendar import calendar_from_policy
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = load_attendance_policy()

@@ -3,7 +3,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from attendance.errors import DomainConflict, DomainValidation
 from attendance.meetings import (
     award_eligibility,
     close_meeting,
@@ -12,6 +11,7 @@ from attendance.meetings import (
     schedule_meeting,
 )
 from attendance.policy import load_meeting_policy
+from zhidu.domain import DomainConflict, DomainValidation
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = load_meeting_policy()

@@ -3,9 +3,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from attendance.errors import DomainValidation
 from attendance.policy import load_attendance_policy
 from attendance.reports import monthly_report_due, monthly_report_status
+from zhidu.domain import DomainValidation
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = load_attendance_policy()

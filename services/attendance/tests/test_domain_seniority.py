@@ -4,10 +4,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from attendance import seniority
-from attendance.errors import DomainConflict, DomainPermission, DomainValidation
 from attendance.leave import decide_leave, new_leave
 from attendance.policy import load_attendance_policy
 from zhidu.calendar import calendar_from_policy
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = load_attendance_policy()

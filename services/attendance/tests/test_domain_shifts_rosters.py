@@ -3,7 +3,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from attendance.errors import DomainConflict, DomainPermission, DomainValidation
 from attendance.policy import load_attendance_policy
 from attendance.rosters import (
     apply_roster,
@@ -13,6 +12,7 @@ from attendance.rosters import (
 )
 from attendance.shifts import define_shift, shift_instants
 from zhidu.calendar import calendar_from_policy
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")

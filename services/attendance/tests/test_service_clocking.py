@@ -7,6 +7,7 @@ from attendance.testing import (
     SUPERVISOR,
     local,
     person,
+    store_of,
     violations_of,
 )
 from nameko.exceptions import RemoteError
@@ -164,3 +165,38 @@ def test_holiday_roster_is_due_a_week_ahead(attendance, rpc, seed, event_tap):
     [gap] = rpc.attendance.holiday_roster_check({"year": 2026, "month": 10,
                                                  "department": "customer_service"})
     assert gap["uncovered_days"] == ["2026-10-07"] and len(gap["late_days"]) == 6
+
+
+def test_a_close_that_dies_half_way_keeps_whole_batches_and_its_rerun_books_the_rest(
+        attendance, rpc, seed, event_tap, monkeypatch):
+    """A day is closed in units of a few people: a crash loses no batch half-booked."""
+    from attendance.app import closing
+
+    monkeypatch.setattr(closing, "PEOPLE_PER_UNIT", 1)
+    seed(person("E1"), person("E2"))
+    three_shifts(rpc)
+    rpc.attendance.set_roster({"entries": [
+        {"employee_id": e, "date": "2026-03-02", "shift_code": "A"} for e in ("E1", "E2")],
+        "published": True, "actor": CLERK, "at": local(2026, 2, 20, 9)})
+    store, calls = store_of(attendance), []
+    real = store.save_evaluations
+
+    def dies_in_the_second_unit(*args, **kwargs):
+        calls.append(True)
+        if len(calls) == 2:
+            raise RuntimeError("the process was killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "save_evaluations", dies_in_the_second_unit)
+    with event_tap("attendance") as tap:
+        with pytest.raises(RemoteError):
+            rpc.attendance.close_day({"date": "2026-03-02"})
+        assert violations_of(rpc, "E1") == [("A04", 10)]
+        assert violations_of(rpc, "E2") == []
+        again = rpc.attendance.close_day({"date": "2026-03-02"})
+        assert (again["changed"], again["absences_recorded"]) == (1, 1)
+        tap.wait("attendance.absence_recorded", 2)
+        rpc.attendance.health({})          # give stray events time to arrive
+        absences = tap.of_type("attendance.absence_recorded")
+        assert sorted(a["data"]["employee_id"] for a in absences) == ["E1", "E2"]
+    assert violations_of(rpc, "E2") == [("A04", 10)]

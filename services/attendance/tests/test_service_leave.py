@@ -4,7 +4,17 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from attendance.testing import CLERK, GM, GROUP, MANAGER, SUPERVISOR, local, person, violations_of
+from attendance.testing import (
+    CLERK,
+    GM,
+    GROUP,
+    MANAGER,
+    SUPERVISOR,
+    local,
+    person,
+    store_of,
+    violations_of,
+)
 from nameko.exceptions import RemoteError
 from zhidu.calendar import load_calendar
 
@@ -42,20 +52,18 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
     assert "2026-09-20" in days and "2026-10-10" in days and "2026-10-01" not in days
     e1 = rpc.as_person("E1").attendance
     with event_tap("attendance") as tap:
-        leave = e1.request_leave({
-            "employee_id": "E1", "type": "personal", "start": "2026-09-28",
-            "end": "2026-10-10", "submitted_at": local(2026, 9, 1, 9), "reason": "family"})
+        form = {"employee_id": "E1", "type": "personal", "start": "2026-09-28",
+                "end": "2026-10-10", "submitted_at": local(2026, 9, 1, 9), "reason": "family",
+                "request_id": "form-1"}
+        leave = e1.request_leave(form)
         # 09-28..30 and 10-08, 09 and make-up Saturday 10-10; the holiday is free.
         assert leave["days"] == 6 and leave["status"] == "pending"
         assert leave["approver_role"] == "supervisor"
         assert leave["required_approvals"] == ["supervisor", "gm", "group_leader"]
-        # The same form again (a retry) is the same request, announced again.
-        again = e1.request_leave({
-            "employee_id": "E1", "type": "personal", "start": "2026-09-28",
-            "end": "2026-10-10", "submitted_at": local(2026, 9, 1, 9), "reason": "family"})
-        assert again["leave_id"] == leave["leave_id"]
-        first, repeat = tap.wait("attendance.leave_requested", 2)
-        assert first["id"] == repeat["id"]
+        # The form again under its request id (a retry) is the same request,
+        # announced once; without it, it is a second form over the same days.
+        assert e1.request_leave(form) == leave
+        refused(e1.request_leave, dict(form, request_id=None), "Conflict")
         decide = rpc.attendance.decide_leave
         base = {"leave_id": leave["leave_id"], "approve": True, "at": local(2026, 9, 2, 9)}
         refused(decide, dict(base, actor=GROUP), "PermissionDenied")   # order enforced
@@ -65,15 +73,15 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         assert step["approver_role"] == "gm" and step["status"] == "pending"
         refused(decide, dict(base, actor=MANAGER), "PermissionDenied")
         assert decide(dict(base, actor=GM))["approver_role"] == "group_leader"
-        done = decide(dict(base, actor=GROUP))
+        done = decide(dict(base, actor=GROUP, request_id="decision-3"))
         assert done["status"] == "approved" and done["approver_role"] is None
         [decided] = tap.wait("attendance.leave_decided")
         assert decided["data"]["status"] == "approved"
-        # The last decision again (a retry after a crash) finishes, not fails:
-        # its event comes again under the same id.
-        assert decide(dict(base, actor=GROUP))["status"] == "approved"
-        first, repeat = tap.wait("attendance.leave_decided", 2)
-        assert first["id"] == repeat["id"]
+        # The last decision again under its request id (a retry) answers as
+        # the first did, and nothing is decided or announced twice.
+        assert decide(dict(base, actor=GROUP, request_id="decision-3")) == done
+        [requested] = tap.wait("attendance.leave_requested")
+        assert requested["data"]["leave_id"] == leave["leave_id"]
         # Decided records are immutable: a further decision is a conflict.
         refused(decide, dict(base, approve=False, actor=GM), "Conflict")
         refused(e1.request_leave, {
@@ -96,6 +104,8 @@ def test_leave_over_national_day_and_its_make_up_days(attendance, rpc, seed, eve
         [absence] = tap.wait("attendance.absence_recorded")
         assert (absence["data"]["date"], absence["data"]["reason"]) == (
             "2026-10-12", "not_returned_after_leave")
+        assert len(tap.of_type("attendance.leave_requested")) == 1
+        assert len(tap.of_type("attendance.leave_decided")) == 1
 
 
 def test_length_rules_and_bad_input(attendance, rpc, seed):
@@ -211,3 +221,41 @@ def test_not_returning_after_leave_leads_to_dismissal_review(attendance, rpc, se
         assert len(tap.of_type("attendance.dismissal_review_required")) == 1
     standing = rpc.attendance.absenteeism({"employee_id": "E6", "as_of": "2026-03-10"})
     assert standing["status"] == "dismissal_review" and standing["days"] == 5
+
+
+def test_a_decision_that_fails_half_way_leaves_nothing_and_its_retry_decides_once(
+        attendance, rpc, seed, event_tap, monkeypatch):
+    """The leave's new state, its event and the days it re-closes commit together."""
+    seed(person("E7"))
+    day_roster(rpc, ["E7"], "2026-03-06", "2026-03-09")
+    rpc.attendance.close_day({"date": "2026-03-06"})
+    assert violations_of(rpc, "E7") == [("A04", 10)]
+    form = rpc.as_person("E7").attendance.request_leave({
+        "employee_id": "E7", "type": "personal", "start": "2026-03-06", "end": "2026-03-06",
+        "emergency": True, "submitted_at": local(2026, 3, 9, 8, 40)})
+    store, failed = store_of(attendance), []
+    real = store.save_evaluations
+
+    def dies_once(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "save_evaluations", dies_once)
+    decision = {"leave_id": form["leave_id"], "approve": True, "at": local(2026, 3, 9, 10),
+                "actor": SUPERVISOR}
+    with event_tap("attendance") as tap:
+        with pytest.raises(RemoteError):
+            rpc.attendance.decide_leave(decision)
+        # Nothing of the decision stands: not the approval, not its event, not the
+        # withdrawal the re-closed day implied.
+        assert rpc.attendance.get_leave({"leave_id": form["leave_id"]})["status"] == "pending"
+        assert violations_of(rpc, "E7") == [("A04", 10)]
+        assert rpc.attendance.decide_leave(decision)["status"] == "approved"
+        tap.wait("attendance.leave_decided")
+        tap.wait("attendance.violation_withdrawn")
+        rpc.attendance.health({})          # give stray events time to arrive
+        assert len(tap.of_type("attendance.leave_decided")) == 1
+        assert len(tap.of_type("attendance.violation_withdrawn")) == 1
+    assert violations_of(rpc, "E7") == []

@@ -7,7 +7,8 @@ hold no approval authority at all, whatever their other rights.
 """
 from __future__ import annotations
 
-from .errors import DomainPermission, DomainValidation
+from zhidu.domain import DomainPermission, DomainValidation
+
 from .policy import Policy
 
 

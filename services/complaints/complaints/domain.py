@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from zhidu.domain import DomainConflict, DomainValidation
 from zhidu.times import as_utc, parse_time, to_iso
 
 from . import lifecycle as lc
 from . import sla, stats
 from .authority import check_approval, required_role
-from .errors import DomainConflict, DomainValidation
 from .intake import major_reasons, parse_number
 from .policy import Policy
 

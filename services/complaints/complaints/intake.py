@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from zhidu.domain import DomainValidation
 from zhidu.times import as_utc, local_tz
 
-from .errors import DomainValidation
 from .policy import Policy
 
 _NUMBER = re.compile(r"^(\d{2})(\d{2})-(\d+)$")

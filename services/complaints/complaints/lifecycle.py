@@ -29,7 +29,7 @@ Decisions, taken as the company would want them:
 """
 from __future__ import annotations
 
-from .errors import DomainConflict
+from zhidu.domain import DomainConflict
 
 RECEIVED, ACCEPTED, REJECTED = "received", "accepted", "rejected"
 ASSIGNED, PLANNED, INVESTIGATED = "assigned", "planned", "investigated"

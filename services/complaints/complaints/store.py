@@ -2,15 +2,17 @@
 
 Every query here runs on an index declared beside it. Writes to a case are
 compare-and-set on its ``version``, so two workers (or two replicas sweeping)
-never both apply a decision taken on the same state.
+never both apply a decision taken on the same state. Every method joins the
+unit of work running on the caller's green thread (``self.db`` is bound to its
+transaction), so a case, its serial and its events commit together.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
-from zhidu.errors import Conflict
+from zhidu.domain import DomainConflict
 from zhidu.mongo import Store
 from zhidu.times import utcnow
 
@@ -37,8 +39,6 @@ class ComplaintsStore(Store):
             IndexModel([("received_at", DESCENDING)], name="received"),
             # The monthly statistics select the cases concluded in the month.
             IndexModel([("concluded_at", ASCENDING)], name="concluded"),
-            # Writers that died between a change and publishing its events.
-            IndexModel([("announce_due", ASCENDING)], name="announce"),
         ],
         "audit": [
             IndexModel([("number", ASCENDING), ("at", DESCENDING)], name="number"),
@@ -48,26 +48,25 @@ class ComplaintsStore(Store):
 
     # -- cases ------------------------------------------------------------------
     def next_serial(self, month_key: str) -> int:
-        """The next serial of a ``YYMM`` month; atomic, so never handed out twice."""
-        return self.next_sequence(f"complaint_serial:{month_key}")
+        """The next serial of a ``YYMM`` month; atomic, so never handed out twice.
 
-    def number_for_request(self, request_id: str) -> str | None:
-        doc = self.db.intake_requests.find_one({"_id": request_id})
-        return doc["number"] if doc else None
+        Drawn inside the intake's unit of work: an intake that fails gives its
+        serial back with everything else it wrote. Two first-ever draws of a
+        month can collide on the upsert; the duplicate key is left to end the
+        unit, which the library runs again to find the counter in place.
+        """
+        doc = self.db.counters.find_one_and_update(
+            {"_id": f"complaint_serial:{month_key}"}, {"$inc": {"value": 1}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        return doc["value"]
 
-    def bind_request(self, request_id: str, number: str) -> str:
-        """The number bound to ``request_id``: this one, or an earlier winner's."""
+    def insert(self, case: dict) -> None:
         try:
-            self.db.intake_requests.insert_one({"_id": request_id, "number": number})
-            return number
+            self.db.cases.insert_one(_to_doc(case))
         except DuplicateKeyError:
-            return self.number_for_request(request_id)
-
-    def insert(self, case: dict, announce: list[dict] | None = None) -> None:
-        try:
-            self.db.cases.insert_one(_to_doc(case, announce))
-        except DuplicateKeyError:
-            raise Conflict(f"complaint {case['number']} already exists") from None
+            # The counter is behind the stored cases (loaded in bulk): running
+            # the unit again would draw the same serial, so refuse instead.
+            raise DomainConflict(f"complaint {case['number']} already exists") from None
 
     def insert_many(self, cases: list[dict]) -> None:
         """Bulk load (benchmarks, migrations); no events are emitted."""
@@ -77,27 +76,11 @@ class ComplaintsStore(Store):
     def get(self, number: str) -> dict | None:
         return _from_doc(self.db.cases.find_one({"_id": number}))
 
-    def replace(self, case: dict, expected_version: int,
-                announce: list[dict] | None = None) -> bool:
-        """Write ``case`` if the stored one is still at ``expected_version``.
-
-        ``announce`` — the event batches not yet known to be published — is
-        written in the same document, so a case can never change without the
-        events that say so being on record (see ``Handling.announce``).
-        """
+    def replace(self, case: dict, expected_version: int) -> bool:
+        """Write ``case`` if the stored one is still at ``expected_version``."""
         result = self.db.cases.replace_one(
-            {"_id": case["number"], "version": expected_version},
-            _to_doc(case, announce))
+            {"_id": case["number"], "version": expected_version}, _to_doc(case))
         return result.matched_count == 1
-
-    def clear_announcements(self, number: str, version: int) -> None:
-        self.db.cases.update_one({"_id": number, "version": version},
-                                 {"$unset": {"announce": "", "announce_due": ""}})
-
-    def unannounced(self, now: datetime, limit: int) -> list[dict]:
-        """Cases whose events a dead writer left unpublished (index ``announce``)."""
-        query = {"announce_due": {"$gte": EARLIEST_DUE, "$lte": now}}
-        return [_from_doc(doc) for doc in self.db.cases.find(query).limit(limit)]
 
     def set_next_check(self, number: str, version: int, next_check_at) -> bool:
         """Correct a stale due time without a new version (nothing was decided)."""
@@ -181,28 +164,13 @@ class ComplaintsStore(Store):
         return list(cursor)
 
 
-# A writer that has not cleared its announcement this long after writing it
-# has died; the sweep publishes for it.
-ANNOUNCE_GRACE = timedelta(seconds=30)
-
-
-def _to_doc(case: dict, announce: list[dict] | None = None) -> dict:
-    doc = {k: v for k, v in case.items() if k != "_announce"}
-    doc["_id"] = case["number"]
-    if announce:
-        doc["announce"] = announce
-        doc["announce_due"] = utcnow() + ANNOUNCE_GRACE
-    return doc
+def _to_doc(case: dict) -> dict:
+    return {**case, "_id": case["number"]}
 
 
 def _from_doc(doc: dict | None) -> dict | None:
-    """The case; unpublished event batches ride along as ``_announce``."""
     if doc is None:
         return None
     doc = dict(doc)
     doc.pop("_id", None)
-    doc.pop("announce_due", None)
-    pending = doc.pop("announce", None)
-    if pending:
-        doc["_announce"] = pending
     return doc

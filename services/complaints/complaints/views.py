@@ -33,7 +33,7 @@ def full(case: dict, role: str | None, policy: Policy, reveal: bool = False) -> 
 
     ``reveal`` is for an approved export, which takes the contacts unmasked.
     """
-    out = {k: v for k, v in case.items() if not k.startswith("_")}
+    out = dict(case)
     if not reveal:
         out["complainant"] = masking.mask_complainant(case.get("complainant"), role, policy)
     out["deadlines"] = sla.deadlines(case)

@@ -1,6 +1,8 @@
-"""Fixtures for the complaints domain tests: no broker, no database."""
+"""Fixtures for the complaints tests: the domain's and the application layer's need
+no broker and no database; the integration tests' drive the service over RPC."""
 from __future__ import annotations
 
+import copy
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,7 +10,9 @@ import yaml
 from complaints.domain import ComplaintRules
 from complaints.policy import DEFAULT_POLICY, load_policy, policy_from_dict
 from zhidu.calendar import calendar_from_policy
+from zhidu.domain import DomainConflict
 from zhidu.times import parse_time
+from zhidu.uow import StaleWrite
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -100,6 +104,175 @@ def walk(rules, t):
             case = getattr(rules, name)(case, at=t(when), actor=actor, **extra).case
         return case
     return run
+
+
+# -- the application layer on an in-memory store ---------------------------------------
+class FakeStore:
+    """The store methods the application layer calls, kept in memory.
+
+    ``unit`` behaves as the library's: a body that raises leaves nothing it
+    wrote (serials included), a ``StaleWrite`` runs it again after
+    ``on_retry``, and a unit opened inside another joins it.
+    ``before_replace(cases)`` lets a test slip in, between a unit's read and
+    its write, another unit that commits first.
+    """
+
+    def __init__(self):
+        self.cases: dict[str, dict] = {}
+        self.counters: dict[str, int] = {}
+        self.audit: list[dict] = []
+        self.exports: dict[str, dict] = {}
+        self.units = 0
+        self.depth = 0
+        self.before_replace = None
+        self._saved = None
+
+    def unit(self, body, on_retry=None):
+        if self.depth:
+            return body()
+        for attempt in range(9):
+            if attempt and on_retry is not None:
+                on_retry()
+            saved = self._saved = copy.deepcopy(
+                (self.cases, self.counters, self.audit, self.exports))
+            self.units += 1
+            self.depth += 1
+            try:
+                return body()
+            except StaleWrite:
+                self.cases, self.counters, self.audit, self.exports = saved
+                if attempt == 8:
+                    raise
+            except BaseException:
+                self.cases, self.counters, self.audit, self.exports = saved
+                raise
+            finally:
+                self.depth -= 1
+        raise AssertionError("unreachable")
+
+    # -- cases
+    def next_serial(self, month_key: str) -> int:
+        self.counters[month_key] = self.counters.get(month_key, 0) + 1
+        return self.counters[month_key]
+
+    def insert(self, case: dict) -> None:
+        if case["number"] in self.cases:
+            raise DomainConflict(f"complaint {case['number']} already exists")
+        self.cases[case["number"]] = copy.deepcopy(case)
+
+    def insert_many(self, cases: list[dict]) -> None:
+        for case in cases:
+            self.insert(case)
+
+    def get(self, number: str) -> dict | None:
+        return copy.deepcopy(self.cases.get(number))
+
+    def replace(self, case: dict, expected_version: int) -> bool:
+        if self.before_replace is not None:
+            slip, self.before_replace = self.before_replace, None
+            slip(self.cases)
+            if self._saved is not None:       # committed: a rollback keeps it
+                slip(self._saved[0])
+        stored = self.cases.get(case["number"])
+        if stored is None or stored["version"] != expected_version:
+            return False
+        self.cases[case["number"]] = copy.deepcopy(case)
+        return True
+
+    def set_next_check(self, number: str, version: int, next_check_at) -> bool:
+        stored = self.cases.get(number)
+        if stored is None or stored["version"] != version:
+            return False
+        stored["next_check_at"] = next_check_at
+        return True
+
+    def due(self, now, limit: int) -> list[dict]:
+        due = sorted((c for c in self.cases.values()
+                      if c.get("next_check_at") is not None and c["next_check_at"] <= now),
+                     key=lambda c: c["next_check_at"])
+        return copy.deepcopy(due[:limit])
+
+    def search(self, *, status=None, department=None, breached=None, since=None,
+               until=None, limit=100) -> list[dict]:
+        found = [c for c in self.cases.values()
+                 if (status is None or c["status"] == status)
+                 and (department is None or c.get("department") == department)
+                 and (breached is None or bool(c.get("breached")) == breached)
+                 and (since is None or c["received_at"] >= since)
+                 and (until is None or c["received_at"] < until)]
+        found.sort(key=lambda c: c["received_at"], reverse=True)
+        return copy.deepcopy(found[:limit])
+
+    # -- audit and exports
+    def audit_reads(self, actor: dict, numbers: list[str], operation: str) -> None:
+        self.audit.extend({"number": n, "operation": operation,
+                           "actor": {"id": actor["id"], "role": actor.get("role")}}
+                          for n in numbers)
+
+    def audit_log(self, number=None, limit=100) -> list[dict]:
+        rows = [r for r in reversed(self.audit) if number is None or r["number"] == number]
+        return copy.deepcopy(rows[:limit])
+
+    def create_export(self, export: dict) -> None:
+        self.exports[export["export_id"]] = copy.deepcopy(export)
+
+    def get_export(self, export_id: str) -> dict | None:
+        return copy.deepcopy(self.exports.get(export_id))
+
+    def update_export(self, export_id: str, expected_status: str, changes: dict) -> bool:
+        export = self.exports.get(export_id)
+        if export is None or export["status"] != expected_status:
+            return False
+        export.update(copy.deepcopy(changes))
+        return True
+
+    def received_between(self, since, until, limit: int) -> list[dict]:
+        return self.search(since=since, until=until, limit=limit)
+
+
+class Calls:
+    """Calls the application layer as the service's workers do: each call with
+    its own outbox, in one unit of work unless ``unit=False``; what a call that
+    committed emitted is ``published``."""
+
+    def __init__(self, store: FakeStore, rules, metrics=None):
+        self.store, self.rules, self.metrics = store, rules, metrics
+        self.published: list[dict] = []
+
+    def __call__(self, method: str, *args, unit: bool = True):
+        from complaints.handling import Handling
+        from zhidu.fakes import FakeOutbox
+
+        outbox = FakeOutbox("complaints")
+        run = getattr(Handling(self.store, self.rules, outbox, self.metrics), method)
+        if unit:
+            mark = outbox.mark()
+
+            def body():
+                result = run(*args)
+                outbox.persist()
+                return result
+            result = self.store.unit(body, on_retry=lambda: outbox.rollback(mark))
+        else:
+            result = run(*args)
+            outbox.persist()
+        self.published.extend(outbox.envelopes[:outbox.persisted])
+        return result
+
+    def of_type(self, event_type: str) -> list[dict]:
+        return [e["data"] for e in self.published if e["type"] == f"complaints.{event_type}"]
+
+
+@pytest.fixture
+def fake_store():
+    return FakeStore()
+
+
+@pytest.fixture
+def app(fake_store, rules):
+    """``app("file", payload)``, ``app("change", "assign", payload)``, ``app("sweep", now,
+    unit=False)`` against the in-memory store."""
+    return Calls(fake_store, rules)
 
 
 # -- integration: the service over RPC ------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
-from complaints.errors import DomainValidation
 from complaints.intake import counter_key, format_number, major_reasons, number_for, parse_number
+from zhidu.domain import DomainValidation
 
 STAFF = {"id": "cs-01", "role": "staff"}
 

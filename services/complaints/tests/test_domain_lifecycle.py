@@ -5,8 +5,8 @@ import copy
 
 import pytest
 from complaints.authority import check_approval, required_role
-from complaints.errors import DomainConflict, DomainPermission, DomainValidation
 from complaints.lifecycle import allowed_next
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 
 STAFF = {"id": "cs-01", "role": "staff"}
 MANAGER = {"id": "mgr-01", "role": "dept_manager"}

@@ -72,22 +72,27 @@ def test_a_retried_intake_returns_the_same_case(desk, event_tap):
     assert [e["data"]["number"] for e in received] == ["2611-0001", "2611-0002"]
 
 
-def test_an_intake_cut_off_by_a_crash_is_finished_by_its_retry(desk, zhidu_config,
-                                                                event_tap):
-    # The first attempt bound its request to a number and died before the
-    # case was written: the retry finishes that number instead of drawing one.
+def test_an_intake_that_fails_after_drawing_its_number_leaves_nothing(desk, monkeypatch,
+                                                                       event_tap):
+    # The worker draws a serial, stores the case and dies before committing:
+    # the serial, the case and its events go with the failed unit.
     from complaints.store import ComplaintsStore
-    from zhidu.testing import service_db
 
-    store = ComplaintsStore(service_db(zhidu_config, "complaints"))
-    assert store.bind_request("intake-crash", "2611-0007") == "2611-0007"
+    insert = ComplaintsStore.insert
+
+    def insert_then_die(self, case):
+        insert(self, case)
+        raise RuntimeError("the worker died after storing the case")
+
+    monkeypatch.setattr(ComplaintsStore, "insert", insert_then_die)
     with event_tap("complaints") as tap:
-        reply = desk.file(request_id="intake-crash")
-        assert reply["number"] == "2611-0007"
+        assert remote_error(desk.file, "2026-11-13T10:00").exc_type == "RuntimeError"
+        monkeypatch.undo()
+        assert desk.file(request_id="intake-7")["number"] == "2611-0001"
         [received] = tap.wait("complaints.received")
-    assert received["data"]["number"] == "2611-0007"
-    assert desk.get("2611-0007")["status"] == "received"
-    assert desk.file()["number"] == "2611-0001"  # the counter was not touched
+    assert received["data"]["number"] == "2611-0001"
+    assert [c["number"] for c in desk.api.search({})] == ["2611-0001"]
+    assert desk.file()["number"] == "2611-0002"
 
 
 def test_major_complaints_are_reported_at_once(desk, event_tap):

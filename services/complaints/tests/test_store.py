@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from complaints import sweeping
@@ -10,26 +9,14 @@ from complaints.handling import Handling
 from complaints.stats import summarise_cases
 from complaints.store import ComplaintsStore
 from zhidu.config import database_name
+from zhidu.events import PendingEvents
+from zhidu.fakes import FakeOutbox as RecordingOutbox
 from zhidu.mongo import connect
-from zhidu.times import utcnow
 
 pytestmark = pytest.mark.integration
 
 STAFF = {"id": "cs-01", "role": "staff"}
 OK = {"valid": True, "reason": "成立"}
-
-
-class RecordingOutbox:
-    """Stands in for the worker's outbox: keeps what was emitted."""
-
-    def __init__(self):
-        self.envelopes = []
-
-    def emit(self, event_type, data, *, key=None, at=None):
-        self.envelopes.append({"type": event_type, "data": data, "key": key})
-
-    def persist(self):
-        self.persisted = len(self.envelopes)
 
 
 @pytest.fixture
@@ -161,50 +148,63 @@ def test_a_sweep_that_lost_the_race_emits_nothing(store, filed, rules, t):
     assert sweeping.sweep(Handling(store, rules, loser), now).cases == 0
 
 
-def _crash_after_write(store, rules, case, command, when, **kwargs):
-    """A writer that stored its change and died before publishing its events."""
-    from complaints.handling import pending_batches
+class DyingOutbox(PendingEvents):
+    """The worker's real outbox, on a worker that dies right after writing the
+    events ``dies(fresh)`` picks: the unit's writes are in its transaction,
+    nothing is committed."""
 
-    outcome = getattr(rules, command)(case, at=when, actor={"id": "s1", "role": "staff"},
-                                      **kwargs)
-    assert outcome.events
-    assert store.replace(outcome.case, expected_version=case["version"],
-                         announce=pending_batches(case, outcome, when))
-    return outcome
+    def __init__(self, store, dies=lambda fresh: False):
+        super().__init__(None, "complaints", store, None)
+        self.dies = dies
+
+    def persist(self):
+        fresh = self.envelopes[self.persisted:]
+        super().persist()
+        if self.dies(fresh):
+            raise RuntimeError("the worker died before its unit committed")
 
 
-def test_events_a_dead_writer_left_are_published_by_the_next_change(store, filed, rules,
-                                                                     t):
+def outbox_ids(store):
+    return {doc["_id"] for doc in store.db.outbox.find({}, {"_id": 1})}
+
+
+def test_a_change_that_dies_before_commit_leaves_neither_case_nor_events(store, filed, rules,
+                                                                         t):
     store.insert(filed("2026-11-13 10:00", number="2611-0001"))
-    crashed = _crash_after_write(store, rules, store.get("2611-0001"), "decide_validity",
-                                 t("2026-11-13 10:10"), valid=True, reason="ok")
-    outbox = RecordingOutbox()
-    Handling(store, rules, outbox).change("2611-0001", "assign", at=t("2026-11-13 10:20"),
-                                          actor={"id": "s1", "role": "staff"},
-                                          department="service", owner_id="e1")
-    version = crashed.case["version"]
-    keys = [e["key"] for e in outbox.envelopes]
-    # The dead writer's events come again, under the ids they would have had.
-    assert [f"2611-0001:{version}:{i}" for i in range(len(crashed.events))] == \
-        keys[-len(crashed.events):]
-    assert {e["type"] for e in outbox.envelopes} >= {e["type"] for e in crashed.events}
-    assert "_announce" not in store.get("2611-0001")
+    before = store.get("2611-0001")
+    payload = {"number": "2611-0001", "at": t("2026-11-13 10:10"), "actor": STAFF, **OK}
+
+    def call(outbox):
+        reply = Handling(store, rules, outbox).change("decide_validity", payload)
+        outbox.persist()
+        return reply
+
+    with pytest.raises(RuntimeError):
+        store.unit(lambda: call(DyingOutbox(store, dies=bool)))
+    assert store.get("2611-0001") == before
+    assert outbox_ids(store) == set()
+    # Run again (the caller's retry), it lands once, with its events beside it.
+    outbox = DyingOutbox(store)
+    assert store.unit(lambda: call(outbox))["status"] == "accepted"
+    assert store.get("2611-0001")["version"] == before["version"] + 1
+    assert outbox_ids(store) == {e["id"] for e in outbox.envelopes} != set()
 
 
-def test_the_sweep_publishes_for_a_writer_that_died(store, filed, rules, t):
-    store.insert(filed("2026-11-13 10:00", number="2611-0001"))
-    crashed = _crash_after_write(store, rules, store.get("2611-0001"), "decide_validity",
-                                 t("2026-11-13 10:10"), valid=True, reason="ok")
-    outbox = RecordingOutbox()
-    # Not yet: the writer may still be alive and about to publish.
-    early = sweeping.sweep(Handling(store, rules, outbox), t("2026-11-13 10:10"))
-    assert early.republished == 0
-    late = sweeping.sweep(Handling(store, rules, outbox), utcnow() + timedelta(minutes=5))
-    assert late.republished == 1
-    version = crashed.case["version"]
-    assert {e["key"] for e in outbox.envelopes} >= {
-        f"2611-0001:{version}:{i}" for i in range(len(crashed.events))}
-    assert "_announce" not in store.get("2611-0001")
-    again = sweeping.sweep(Handling(store, rules, RecordingOutbox()),
-                           utcnow() + timedelta(minutes=5))
-    assert again.republished == 0
+def test_a_sweep_that_dies_keeps_the_cases_it_finished_and_redoes_none(store, filed,
+                                                                       rules, t):
+    store.insert_many([filed("2026-11-13 10:00", number="2611-0001"),
+                       filed("2026-11-13 10:05", number="2611-0002")])
+    now = t("2026-11-13 13:00")                       # both acknowledgements breached
+    outbox = DyingOutbox(store, dies=lambda fresh: any(
+        e["data"]["number"] == "2611-0002" for e in fresh))
+    with pytest.raises(RuntimeError):
+        sweeping.sweep(Handling(store, rules, outbox), now)
+    filed_version = 1
+    assert store.get("2611-0001")["version"] == filed_version + 1   # finished before
+    assert store.get("2611-0002")["version"] == filed_version       # as it was: still due
+    assert outbox_ids(store) == {e["id"] for e in outbox.envelopes
+                                 if e["data"]["number"] == "2611-0001"}
+    again = RecordingOutbox("complaints")
+    report = sweeping.sweep(Handling(store, rules, again), now)
+    assert (report.cases, report.updated) == (1, 1)
+    assert {e["data"]["number"] for e in again.envelopes} == {"2611-0002"}

@@ -2,7 +2,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from zhidu.mongo import Store
 
 # Kept on the record, not part of the employee others copy.
-BOOKKEEPING = ("departed_at", "departed_by", "updated_by", "announced")
+BOOKKEEPING = ("departed_at", "departed_by", "updated_by", "as_of")
 
 
 class DirectoryStore(Store):
@@ -34,9 +34,6 @@ class DirectoryStore(Store):
             self.db.employees.update_one({"_id": employee["employee_id"]},
                                          {"$set": {"updated_by": actor}})
         return self.get(employee["employee_id"]), changed
-
-    def mark_announced(self, employee_id: str, digest: str) -> None:
-        self.db.employees.update_one({"_id": employee_id}, {"$set": {"announced": digest}})
 
     def get(self, employee_id: str) -> dict | None:
         return self._out(self.db.employees.find_one({"_id": employee_id}))

@@ -63,22 +63,3 @@ def test_rest_api_and_openapi(start_service, auth_headers):
     metrics = requests.get(f"{container.web_url}/metrics", timeout=10).text
     assert 'zhidu_entrypoint_calls_total{entrypoint="upsert_employee"' in metrics \
         or 'entrypoint="upsert_employee"' in metrics
-
-
-def test_a_retry_announces_what_a_crashed_attempt_stored(start_service, rpc, event_tap,
-                                                          zhidu_config):
-    from directory.store import DirectoryStore
-    from zhidu.testing import service_db
-
-    start_service(DirectoryService)
-    # The first attempt wrote the facts and died before its event was stored.
-    DirectoryStore(service_db(zhidu_config, "directory")).upsert(
-        {k: v for k, v in ALICE.items()}, {"id": "HR", "role": "staff"})
-    with event_tap("directory") as tap:
-        rpc.directory.upsert_employee(ALICE)
-        [event] = tap.wait("directory.employee_upserted")
-        rpc.directory.upsert_employee(ALICE)  # now known and announced: quiet
-        rpc.directory.upsert_employee(dict(ALICE, employee_id="E3", name="周"))
-        tap.wait("directory.employee_upserted", 2)
-        assert len(tap.of_type("directory.employee_upserted")) == 2
-    assert event["data"]["name"] == "王丽"

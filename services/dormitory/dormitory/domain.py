@@ -33,9 +33,10 @@ and its tests hold them:
   gets at most one D01. Assigning a bed to a departed employee is refused.
 - **Identity.** One inspector in one room at one moment is one inspection;
   one employee assigned at one moment is one assignment. Their ids derive from
-  those facts, so a retried call (with or without ``request_id``) finds its
-  first write and re-emits the same event ids; the same inspection key with
-  different findings is a conflict.
+  those facts, so a retried call (with or without ``request_id``) gets its
+  first result back and books nothing twice; the same inspection key with
+  different findings is a conflict. An assignment that has since ended is
+  not made again by a late repeat.
 - **Revocation** (取消住宿资格) takes one of the catalogue's reasons (000 §5
   六), releases the bed if there is one, and bars new assignments until the
   accommodation is reinstated. Damage is paid at cost: the amount is recorded,
@@ -50,8 +51,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from zhidu.domain import DomainConflict, DomainValidation
+
 from .catalogue import MOVE_OUT_CODE, Catalogue
-from .errors import DomainConflict, DomainValidation
 
 GENDERS = ("M", "F")
 # Changing it would change every derived id and break de-duplication downstream.
@@ -172,7 +174,18 @@ def check_findings(catalogue: Catalogue, findings: Sequence[Mapping]) -> None:
                 f"unknown rule {finding['code']!r}; the catalogue has "
                 f"{', '.join(catalogue.rules)}"]}
     if problems:
+        # Keyed by the finding's position, the shape the schema reports too.
         raise DomainValidation({"findings": problems})
+
+
+def named_in(findings: Sequence[Mapping]) -> set[str]:
+    """Everyone the findings name, who must all be known to the dormitory."""
+    return {e for finding in findings for e in finding.get("employee_ids") or ()}
+
+
+def needs_occupants(findings: Sequence[Mapping]) -> bool:
+    """Whether a finding names nobody, and so falls on the room's occupants."""
+    return any(not finding.get("employee_ids") for finding in findings)
 
 
 def findings_to_violations(catalogue: Catalogue, incident_id: str, room: Room,

@@ -9,16 +9,20 @@
 - ``stays``: finished occupancies (``since``..``until``), so "who lived here at
   that moment" can be answered for any past moment.
 - ``incidents``: an inspection, or a missed move-out deadline, with its
-  violations embedded: one document, one atomic write.
+  violations embedded: one document, one write.
 - ``revocations``: loss of accommodation (取消住宿资格), with reinstatement.
+
+Every write runs inside the caller's unit of work (one transaction), where a
+duplicate key aborts the whole transaction: no method here catches one and
+carries on. Where "already there" is an answer rather than an error, the
+method asks with an upsert or reads first; otherwise the error leaves the
+unit, which is run again and then sees what the other writer committed.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
-from zhidu.errors import Conflict
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from zhidu.mongo import Store
 
 from .domain import Stay
@@ -53,12 +57,8 @@ class DormitoryStore(Store):
     }
 
     # -- rooms -------------------------------------------------------------------
-    def add_room(self, room: dict) -> dict:
-        try:
-            self.db.rooms.insert_one(room)
-        except DuplicateKeyError:
-            raise Conflict(f"room {room['building']}/{room['room_no']} exists") from None
-        return room
+    def add_room(self, room: dict) -> None:
+        self.db.rooms.insert_one(room)
 
     def room(self, building: str, room_no: str) -> dict | None:
         return self.db.rooms.find_one({"building": building, "room_no": room_no})
@@ -93,25 +93,43 @@ class DormitoryStore(Store):
             return {}
         return {doc["_id"]: doc for doc in self.db.employees.find({"_id": {"$in": ids}})}
 
-    def copy_employee(self, data: dict, published: datetime) -> None:
+    def known_employees(self, employee_ids) -> set[str]:
+        """Which of these employees the dormitory knows (ids only)."""
+        ids = list(dict.fromkeys(employee_ids))
+        if not ids:
+            return set()
+        return {doc["_id"] for doc in self.db.employees.find({"_id": {"$in": ids}},
+                                                             {"_id": 1})}
+
+    def copy_employee(self, data: dict, published: datetime) -> bool:
         """Keep the directory's data unless a newer event already wrote it.
 
         Events can arrive out of order after a retry; ``copied_at`` (the event's
-        publication time) decides which one wins.
+        publication time) decides which one wins. Read first: an upsert whose
+        filter misses a newer copy would collide on ``_id`` and abort the unit.
         """
+        employee_id = data["employee_id"]
+        current = self.db.employees.find_one({"_id": employee_id}, {"copied_at": 1})
+        if current is not None and current.get("copied_at") is not None \
+                and current["copied_at"] > published:
+            return False
         fields = {k: v for k, v in data.items() if k != "employee_id"}
-        self.copy_newer("employees", data["employee_id"], fields, published)
+        self.db.employees.update_one({"_id": employee_id},
+                                     {"$set": {**fields, "copied_at": published}},
+                                     upsert=True)
+        return True
 
-    def mark_departed(self, employee_id: str, at: datetime, due: datetime) -> None:
+    def mark_departed(self, employee_id: str, at: datetime, due: datetime) -> bool:
         """Arm the move-out deadline, unless D01 was already booked for this person."""
-        try:
-            self.db.employees.update_one(
-                {"_id": employee_id, "move_out_incident_id": None},
-                {"$set": {"departed_at": at, "move_out_due": due,
-                          "move_out_pending": True}},
-                upsert=True)
-        except DuplicateKeyError:
-            pass  # D01 already booked: the filter missed and the upsert collided
+        current = self.db.employees.find_one({"_id": employee_id},
+                                             {"move_out_incident_id": 1})
+        if current is not None and current.get("move_out_incident_id") is not None:
+            return False
+        self.db.employees.update_one(
+            {"_id": employee_id},
+            {"$set": {"departed_at": at, "move_out_due": due, "move_out_pending": True}},
+            upsert=True)
+        return True
 
     def due_move_outs(self, now: datetime, limit: int = 200) -> list[dict]:
         return list(self.db.employees.find(
@@ -140,33 +158,24 @@ class DormitoryStore(Store):
         return list(self.db.beds.find({"room_id": {"$in": ids}})
                     .sort([("room_id", ASCENDING), ("bed_no", ASCENDING)]))
 
-    def take_bed(self, bed: dict) -> str:
-        """``"ok"``, or why the database refused: ``"bed_taken"`` / ``"has_bed"``."""
-        try:
-            self.db.beds.insert_one(bed)
-            return "ok"
-        except DuplicateKeyError:
-            pass
-        return "has_bed" if self.bed_of(bed["employee_id"]) is not None else "bed_taken"
+    def take_bed(self, bed: dict) -> None:
+        """Occupy the bed; the unique indexes refuse a taken bed or a second bed.
 
-    def release(self, bed: dict, at: datetime, reason: str, actor: dict) -> tuple[dict, bool]:
-        """Move the occupancy to the history; returns (stay, released_now).
-
-        History first: a crash in between leaves the bed held and the stay
-        recorded, and a retry finishes the move without a second stay.
+        The refusal (``DuplicateKeyError``) ends the unit, which is run again
+        and finds the bed, or the person, taken.
         """
-        stay = dict(bed, until=at, release_reason=reason, released_by=actor)
-        try:
-            self.db.stays.insert_one(stay)
-        except DuplicateKeyError:
-            stay = self.db.stays.find_one({"_id": bed["_id"]})
-        deleted = self.db.beds.delete_one({"_id": bed["_id"]}).deleted_count
-        return stay, bool(deleted)
+        self.db.beds.insert_one(bed)
 
-    def release_of(self, employee_id: str, at: datetime, reason: str) -> dict | None:
-        """The stay a release at ``at`` for ``reason`` ended, if there was one."""
-        return self.db.stays.find_one({"employee_id": employee_id, "until": at,
-                                       "release_reason": reason})
+    def release(self, bed: dict, at: datetime, reason: str, actor: dict) -> dict:
+        """Move the occupancy to the history; returns the finished stay."""
+        stay = dict(bed, until=at, release_reason=reason, released_by=actor)
+        self.db.stays.insert_one(stay)
+        self.db.beds.delete_one({"_id": bed["_id"]})
+        return stay
+
+    def stay(self, assignment_id: str) -> dict | None:
+        """The finished stay of an assignment (stays keep the assignment's id)."""
+        return self.db.stays.find_one({"_id": assignment_id})
 
     def stays_in_room(self, room_id: str, moment: datetime) -> list[Stay]:
         """Stays in the room that may cover ``moment``: current beds and past ones."""
@@ -182,13 +191,19 @@ class DormitoryStore(Store):
         return [_stay(doc) for doc in docs]
 
     # -- incidents (inspections and missed move-outs) -------------------------------
-    def record_incident(self, incident: dict) -> tuple[dict, bool]:
-        """Insert the incident; returns (stored incident, inserted now)."""
-        try:
-            self.db.incidents.insert_one(incident)
-            return incident, True
-        except DuplicateKeyError:
-            return self.db.incidents.find_one({"_id": incident["_id"]}), False
+    def record_incident(self, incident: dict) -> dict | None:
+        """Store the incident unless its id is taken: None, or the one stored before.
+
+        One round trip either way: the upsert inserts a new incident and
+        hands back an existing one untouched.
+        """
+        fields = {k: v for k, v in incident.items() if k != "_id"}
+        return self.db.incidents.find_one_and_update(
+            {"_id": incident["_id"]}, {"$setOnInsert": fields}, upsert=True,
+            return_document=ReturnDocument.BEFORE)
+
+    def add_incident(self, incident: dict) -> None:
+        self.db.incidents.insert_one(incident)
 
     def violations(self, employee_id: str | None = None, since: datetime | None = None,
                    until: datetime | None = None, limit: int = 1000) -> list[dict]:
@@ -216,10 +231,7 @@ class DormitoryStore(Store):
         return self.db.revocations.find_one({"_id": revocation_id})
 
     def record_revocation(self, revocation: dict) -> None:
-        try:
-            self.db.revocations.insert_one(revocation)
-        except DuplicateKeyError:
-            pass  # a retry of a revocation that was interrupted after this write
+        self.db.revocations.insert_one(revocation)
 
     def mark_reinstated(self, revocation_id: str, at: datetime, note: str | None,
                         actor: dict) -> None:

@@ -6,7 +6,7 @@ import yaml
 from dormitory import domain
 from dormitory.catalogue import DEFAULT_FILE, load_catalogue, parse_catalogue
 from dormitory.domain import Resident, Room, Stay
-from dormitory.errors import DomainConflict, DomainValidation
+from zhidu.domain import DomainConflict, DomainValidation
 from zhidu.errors import Conflict, ValidationError
 from zhidu.operations import to_contract_error
 
@@ -90,7 +90,7 @@ def test_a_named_bed_must_exist_and_be_free():
         domain.choose_bed(ROOM, ALI, [2], wanted=2)
     with pytest.raises(DomainValidation) as err:
         domain.choose_bed(ROOM, ALI, [], wanted=3)
-    assert set(err.value.messages) == {"bed_no"}
+    assert set(err.value.errors) == {"bed_no"}
 
 
 @pytest.mark.parametrize("resident, why", [
@@ -108,7 +108,7 @@ def test_a_bed_cannot_be_released_before_it_was_assigned():
     domain.check_release_time(T0, T0)
     with pytest.raises(DomainValidation) as err:
         domain.check_release_time(T0, T0 - timedelta(minutes=1))
-    assert set(err.value.messages) == {"at"}
+    assert set(err.value.errors) == {"at"}
 
 
 def test_the_room_leader_lives_in_the_room():
@@ -172,8 +172,8 @@ def test_a_finding_with_nobody_to_charge_is_unattributed():
 def test_unknown_codes_are_named_by_position():
     with pytest.raises(DomainValidation) as err:
         violations([{"code": "D16"}, {"code": "D99"}, {"code": "X"}])
-    assert set(err.value.messages["findings"]) == {1, 2}
-    assert "code" in err.value.messages["findings"][1]
+    assert set(err.value.errors["findings"]) == {1, 2}
+    assert "code" in err.value.errors["findings"][1]
 
 
 def test_inspection_ids_come_from_the_facts():
@@ -214,7 +214,7 @@ def test_revocation_reasons_come_from_the_catalogue():
     domain.check_revocation(CAT, "theft", False, "E1")
     with pytest.raises(DomainValidation) as err:
         domain.check_revocation(CAT, "snoring", False, "E1")
-    assert set(err.value.messages) == {"reason"}
+    assert set(err.value.errors) == {"reason"}
     with pytest.raises(DomainConflict):
         domain.check_revocation(CAT, "theft", True, "E1")
 
@@ -224,3 +224,12 @@ def test_domain_errors_become_contract_errors():
     assert isinstance(mapped, ValidationError) and mapped.messages == {
         "bed_no": ["no such bed"]}
     assert isinstance(to_contract_error(DomainConflict("full")), Conflict)
+
+
+def test_unknown_codes_reach_the_caller_by_position():
+    with pytest.raises(DomainValidation) as err:
+        violations([{"code": "D16"}, {"code": "D99"}])
+    mapped = to_contract_error(err.value)
+    assert isinstance(mapped, ValidationError)
+    assert list(mapped.messages["findings"]) == [1]
+    assert "D99" in mapped.messages["findings"][1]["code"][0]

@@ -8,6 +8,7 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
+from pymongo.errors import DuplicateKeyError
 from zhidu.envelope import make_envelope
 from zhidu.mongo import Mongo
 from zhidu.testing import wait_for
@@ -91,22 +92,29 @@ def test_capacity_and_gender_are_enforced(dorm, event_tap):
         assert dorm.assign("E1") == first
         assert "release it first" in refused(
             lambda _: dorm.assign("E1", at="2026-11-21T10:00"), None, "Conflict")
-        released = dorm.rpc.release_bed({"employee_id": "E2", "at": "2026-11-21T09:00",
-                                         "reason": "moved to another site"})
+        release = {"employee_id": "E2", "at": "2026-11-21T09:00",
+                   "reason": "moved to another site", "request_id": "release-E2"}
+        released = dorm.rpc.release_bed(release)
         assert released["bed_no"] == 2 and released["at"] == "2026-11-21T01:00:00+00:00"
         assert dorm.assign("E3", at="2026-11-21T10:00", bed_no=2)["bed_no"] == 2
         assert "has no bed" in refused(dorm.rpc.release_bed, {
             "employee_id": "E2", "at": "2026-11-22T09:00", "reason": "x"}, "Conflict")
-        # The same release again (a retry after a crash) is announced again,
-        # under the same id, not refused.
-        assert dorm.rpc.release_bed({"employee_id": "E2", "at": "2026-11-21T09:00",
-                                     "reason": "moved to another site"}) == released
-        assigned = tap.wait("dormitory.bed_assigned", 4)
-        gone, repeat = tap.wait("dormitory.bed_released", 2)
-        assert gone["id"] == repeat["id"]
-    # The repeat re-announced E1's assignment under the same event id.
-    assert len(assigned) == 4 and len({e["id"] for e in assigned}) == 3
-    assert [e["data"]["employee_id"] for e in assigned] == ["E1", "E2", "E1", "E3"]
+        # The same release again: its request id gets the first result back;
+        # without one it is a release of someone who has no bed.
+        assert dorm.rpc.release_bed(release) == released
+        assert "has no bed" in refused(dorm.rpc.release_bed, dict(release, request_id=None),
+                                       "Conflict")
+        # A late repeat of E2's first assignment does not put E2 back in a bed.
+        assert "already ended" in refused(dorm.assign, "E2", "Conflict")
+        assigned = tap.wait("dormitory.bed_assigned", 3)
+        [gone] = tap.wait("dormitory.bed_released")
+        eventlet.sleep(1)
+        # Each fact is announced once: a repeat's events were committed with
+        # the first call, so it announces nothing again.
+        assert len(tap.of_type("dormitory.bed_assigned")) == 3
+        assert len(tap.of_type("dormitory.bed_released")) == 1
+    assert len({e["id"] for e in assigned}) == 3
+    assert [e["data"]["employee_id"] for e in assigned] == ["E1", "E2", "E3"]
     assert gone["data"] == {"assignment_id": released["assignment_id"], "employee_id": "E2",
                             "building": "A", "room_no": "101", "bed_no": 2,
                             "at": "2026-11-21T01:00:00+00:00",
@@ -160,9 +168,10 @@ def test_two_people_never_share_a_bed_under_concurrent_calls(dorm, zhidu_config,
     # However the calls interleave, the database itself refuses a second occupant.
     store = next(d for d in dorm.container.dependencies if isinstance(d, Mongo)).store
     taken = store.bed_of("X1")
-    assert store.take_bed(dict(taken, _id="other", employee_id="E7")) in (
-        "bed_taken", "has_bed")
-    assert store.take_bed(dict(taken, _id="other", bed_no=99)) == "has_bed"
+    with pytest.raises(DuplicateKeyError, match="bed_no"):  # the bed is taken
+        store.take_bed(dict(taken, _id="other", employee_id="nobody-else"))
+    with pytest.raises(DuplicateKeyError, match="employee_id"):  # X1 has a bed
+        store.take_bed(dict(taken, _id="other", bed_no=99))
     assert len(dorm.rpc.get_room({"building": "A", "room_no": "101"})["occupants"]) == 3
 
 
@@ -247,13 +256,11 @@ def test_revocation_takes_the_bed_and_bars_a_new_one(dorm, event_tap):
                                        None, "Conflict")
     refused(dorm.rpc.revoke_accommodation,
             {"employee_id": "E1", "reason": "theft", "at": "2026-11-23T10:00"}, "Conflict")
-    # The same revocation again (a retry after a crash) is announced again.
-    with event_tap("dormitory") as tap:
-        assert dorm.rpc.revoke_accommodation({
-            "employee_id": "E1", "reason": "deliberate_damage", "at": "2026-11-21T10:00",
-            "note": "broke the door", "damage_cost_yuan": 300}) == revoked
-        [repeat] = tap.wait("dormitory.accommodation_revoked")
-    assert repeat["id"] == event["id"]
+    # The same revocation again is refused like any second one: a crashed
+    # attempt left nothing to finish, and a lost reply is what request_id is for.
+    assert "already lost the right" in refused(dorm.rpc.revoke_accommodation, {
+        "employee_id": "E1", "reason": "deliberate_damage", "at": "2026-11-21T10:00",
+        "note": "broke the door", "damage_cost_yuan": 300}, "Conflict")
     resident = dorm.rpc.get_resident({"employee_id": "E1"})
     assert resident["bed"] is None and resident["revocation"]["reason"] == "deliberate_damage"
     dorm.rpc.reinstate_accommodation({"employee_id": "E1", "at": "2026-12-01T10:00"})
@@ -262,6 +269,59 @@ def test_revocation_takes_the_bed_and_bars_a_new_one(dorm, event_tap):
     dorm.hire("E3")
     barred = dorm.rpc.revoke_accommodation({"employee_id": "E3", "reason": "theft", "at": T})
     assert barred["bed_no"] is None
+
+
+def test_a_call_that_fails_after_its_writes_leaves_nothing_and_its_repeat_books_once(
+        dorm, event_tap):
+    """One unit of work: the writes and the events of a call commit together or not at all."""
+    dorm.hire("E1")
+    dorm.hire("E2")
+    dorm.rpc.add_room(ROOM_M)
+    dorm.assign("E1")
+    dorm.assign("E2")
+    store = next(d for d in dorm.container.dependencies if isinstance(d, Mongo)).store
+
+    def failing_after(name):
+        real = getattr(store, name)
+
+        def write_then_fail(*args):
+            real(*args)
+            raise RuntimeError("the process died here")
+        return write_then_fail
+
+    inspection = {"building": "A", "room_no": "101", "inspector_id": "I1", "at": T,
+                  "actor": INSPECTOR, "findings": [{"code": "D16", "employee_ids": ["E1"]},
+                                                   {"code": "D14", "employee_ids": ["E2"]}]}
+    revocation = {"employee_id": "E1", "reason": "theft", "at": "2026-11-21T10:00"}
+    with event_tap("dormitory") as tap:
+        # The inspection is written, then the call dies before its events are.
+        store.record_incident = failing_after("record_incident")
+        refused(dorm.rpc.record_inspection, inspection, "RuntimeError")
+        # The revocation and the release are written, then the call dies
+        # before the resident is marked.
+        store.set_revoked = failing_after("set_revoked")
+        refused(dorm.rpc.revoke_accommodation, revocation, "RuntimeError")
+        del store.record_incident, store.set_revoked
+        assert dorm.rpc.list_violations({}) == []
+        resident = dorm.rpc.get_resident({"employee_id": "E1"})
+        assert resident["revocation"] is None and resident["bed"]["bed_no"] == 1
+        eventlet.sleep(1)
+        assert tap.of_type("dormitory.violation_recorded") == []
+        assert tap.of_type("dormitory.accommodation_revoked") == []
+        assert tap.of_type("dormitory.bed_released") == []
+
+        # The repeat does the whole call, once.
+        assert len(dorm.rpc.record_inspection(inspection)["violations"]) == 2
+        assert dorm.rpc.revoke_accommodation(revocation)["bed_no"] == 1
+        tap.wait("dormitory.violation_recorded", 2)
+        tap.wait("dormitory.accommodation_revoked")
+        tap.wait("dormitory.bed_released")
+        eventlet.sleep(1)
+        assert len(tap.of_type("dormitory.violation_recorded")) == 2
+        assert len(tap.of_type("dormitory.accommodation_revoked")) == 1
+        assert len(tap.of_type("dormitory.bed_released")) == 1
+    assert sorted(v["code"] for v in dorm.rpc.list_violations({})) == ["D14", "D16"]
+    assert dorm.rpc.get_resident({"employee_id": "E1"})["bed"] is None
 
 
 def test_the_sweep_books_d01_once(dorm, event_tap):

@@ -2,14 +2,19 @@
 
 Pure: the service gathers the people, preferences and subscriptions, this
 module decides what to write, and the sender works only from what was
-written. Ids derive from the event id, so a redelivered event produces the
-same documents and the unique indexes absorb the repeat.
+written. Ids derive from the event id, so a re-run of the handler's unit
+decides the same documents.
+
+What is stored is one document per person per event — the inbox item,
+carrying that person's e-mail, SMS and chat deliveries (:func:`pack`) — and
+one per webhook subscriber: a notice to one person costs one write, not one
+per channel.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from zhidu.envelope import derived_id
@@ -105,3 +110,55 @@ def _delivery(envelope: dict, channel: str, now: datetime, *, recipient_id=None,
 def webhook_body(envelope: dict) -> str:
     """The exact text POSTed (and signed) for every attempt of a delivery."""
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class Parcels:
+    """What one event stores: inbox items (each with its person's deliveries) and webhooks."""
+
+    items: list[dict]
+    webhooks: list[dict]
+
+
+def pack(out: Fanout, *, lease: str, lease_seconds: float, now: datetime) -> Parcels:
+    """The documents to store, leased to the sender that will try them first.
+
+    Nobody else attempts them for ``lease_seconds``: the process that stored
+    them sends them once its unit has committed, without a claim of its own,
+    and if it dies first the sweep takes over when the lease runs out.
+    """
+    leased_until = now + timedelta(seconds=lease_seconds)
+    mine: dict[str, list[dict]] = {}
+    for delivery in out.deliveries:
+        if delivery["recipient_id"] is not None:
+            mine.setdefault(delivery["recipient_id"], []).append(delivery)
+    items = []
+    for item in out.inbox:
+        deliveries = [{"id": d["_id"], "channel": d["channel"], "target": d["target"],
+                       "state": d["state"], "attempts": [],
+                       "next_attempt_at": d["next_attempt_at"], "updated_at": now}
+                      for d in mine.get(item["recipient_id"], [])]
+        items.append({**item, "deliveries": deliveries,
+                      "due": leased_until if deliveries else None,
+                      "lease": lease if deliveries else None})
+    webhooks = [{**d, "next_attempt_at": leased_until, "lease": lease}
+                for d in out.deliveries if d["subscription_id"] is not None]
+    return Parcels(items=items, webhooks=webhooks)
+
+
+def item_delivery(item: dict, entry: dict) -> dict:
+    """One of an inbox item's deliveries as a sender and the delivery log see it."""
+    return {"_id": entry["id"], "event_id": item["event_id"], "event_type": item["event_type"],
+            "channel": entry["channel"], "recipient_id": item["recipient_id"],
+            "subscription_id": None, "target": entry.get("target"),
+            "message": {"subject": item.get("title"), "body": item.get("body")},
+            "state": entry["state"], "attempts": entry.get("attempts") or [],
+            "next_attempt_at": entry.get("next_attempt_at"),
+            "created_at": item["created_at"], "updated_at": entry.get("updated_at")}
+
+
+def earliest_due(entries: list[dict]) -> datetime | None:
+    """When an item next needs a sender: its earliest pending delivery, or never."""
+    pending = [e["next_attempt_at"] for e in entries
+               if e["state"] == "pending" and e.get("next_attempt_at") is not None]
+    return min(pending) if pending else None

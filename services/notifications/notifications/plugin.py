@@ -1,6 +1,7 @@
 from zhidu.plugins import ServicePlugin
 
-# Kept in step with the service's handlers by tests/test_domain.py.
+# Kept in step with the service's handlers by tests/test_domain.py; the rule
+# loader refuses a route for anything not listed here.
 CONSUMES = (
     "directory.employee_upserted", "directory.employee_departed",
     "penalties.penalty_issued", "penalties.penalty_reversed", "penalties.threshold_reached",

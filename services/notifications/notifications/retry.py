@@ -1,4 +1,5 @@
-"""The delivery policy: back-off schedule, lease, timeouts, default channels.
+"""The delivery policy: back-off schedule, lease, timeouts, default channels,
+how long the list of webhook subscribers is trusted.
 
 Kept in ``rules/delivery.yaml``; a deployment points
 ``ZHIDU_NOTIFY_DELIVERY_POLICY`` at its own copy.
@@ -29,6 +30,7 @@ class DeliveryPolicy:
     default_channels: tuple[str, ...] = ("inbox", "email")
     sweep_batch: int = 200
     sweep_concurrency: int = 10
+    subscribers_cache_seconds: float = 5
 
     @property
     def max_attempts(self) -> int:
@@ -54,7 +56,7 @@ def build_policy(raw, where: str = "delivery policy") -> DeliveryPolicy:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping")
     unknown = set(raw) - {"retry_after_seconds", "lease_seconds", "timeouts",
-                          "default_channels", "sweep"}
+                          "default_channels", "sweep", "subscribers_cache_seconds"}
     if unknown:
         raise PolicyError(f"{where}: unknown keys {sorted(unknown)}")
     schedule = raw.get("retry_after_seconds")
@@ -80,12 +82,15 @@ def build_policy(raw, where: str = "delivery policy") -> DeliveryPolicy:
             default_channels=tuple(channels),
             sweep_batch=int(sweep.get("batch", 200)),
             sweep_concurrency=int(sweep.get("concurrency", 10)),
+            subscribers_cache_seconds=float(raw.get("subscribers_cache_seconds", 5)),
         )
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"{where}: {exc}") from None
     if min(policy.lease_seconds, policy.smtp_timeout, policy.http_timeout) <= 0 or \
             policy.sweep_batch < 1 or policy.sweep_concurrency < 1:
         raise PolicyError(f"{where}: lease, timeouts and sweep sizes must be positive")
+    if policy.subscribers_cache_seconds < 0:
+        raise PolicyError(f"{where}: subscribers_cache_seconds must not be negative")
     if policy.lease_seconds < 2 * max(policy.smtp_timeout, policy.http_timeout):
         # A lease that ran out mid-send would let a second sweep send it again.
         raise PolicyError(f"{where}: lease_seconds must be at least twice the longest timeout")

@@ -1,32 +1,36 @@
 """Everything the service reads from its rule files and settings, checked at
 start-up: routes, templates, delivery policy, channels, groups.
 
-A malformed file, a route naming a missing template, or a route for an event
+Loaded once per container by ``zhidu.rulebook.RuleBook(load_rules)``. A
+malformed file, a route naming a missing template, or a route for an event
 type the service has no handler for stops the container from starting: a
 notification system that starts with a broken table fails quietly later.
 """
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from nameko.events import EventHandler
-from nameko.extensions import DependencyProvider
 from zhidu.config import setting
 
-from .channels import ChannelSettings, Senders
-from .dispatch import Courier
+from .channels import ChannelSettings
 from .fanout import Channels
-from .retry import load_policy
-from .routing import RoutingError, load_routes
-from .templates import load_catalogue
+from .plugin import CONSUMES
+from .retry import DeliveryPolicy, load_policy
+from .routing import RoutingError, RoutingTable, load_routes
+from .templates import Catalogue, load_catalogue
 
-log = logging.getLogger(__name__)
 
-
-def consumed_event_types(container) -> set[str]:
-    return {f"{ep.source_service}.{ep.event_type}" for ep in container.entrypoints
-            if isinstance(ep, EventHandler)}
+@dataclass(frozen=True)
+class Rules:
+    routes: RoutingTable
+    catalogue: Catalogue
+    policy: DeliveryPolicy
+    default_locale: str
+    tz: ZoneInfo
+    settings: ChannelSettings
+    channels: Channels
+    groups: dict[str, list[str]]
 
 
 def id_list(text) -> list[str]:
@@ -35,46 +39,24 @@ def id_list(text) -> list[str]:
     return [part.strip() for part in str(text or "").split(",") if part.strip()]
 
 
-class Rulebook(DependencyProvider):
-    def setup(self):
-        config = self.container.config
-        self.routes = load_routes(setting(config, "ZHIDU_NOTIFY_ROUTES") or None)
-        self.default_locale = setting(config, "ZHIDU_LOCALE")
-        self.catalogue = load_catalogue(setting(config, "ZHIDU_NOTIFY_TEMPLATES") or None,
-                                        default=self.default_locale)
-        self.catalogue.require(self.routes.templates())
-        self.policy = load_policy(setting(config, "ZHIDU_NOTIFY_DELIVERY_POLICY") or None)
-        self.tz = ZoneInfo(setting(config, "ZHIDU_TZ"))
-        self.settings = ChannelSettings.from_config(config)
-        self.channels = Channels(email=bool(self.settings.smtp_host),
-                                 sms=bool(self.settings.sms_url),
-                                 chat=bool(self.settings.chat_url))
-        self.groups = {name: id_list(setting(config, key, ""))
-                       for name, key in self.routes.groups.items()}
-        unhandled = set(self.routes.routes) - consumed_event_types(self.container)
-        if unhandled:
-            raise RoutingError(f"routes for event types with no handler: {sorted(unhandled)}")
-        self.senders = Senders(self.settings, self.policy.smtp_timeout,
-                               self.policy.http_timeout)
-
-    def stop(self):
-        self.senders.close()
-
-    kill = stop
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    def courier(self, store, on_settled=None) -> Courier:
-        return Courier(store, self.senders, self.policy, on_settled)
-
-    def spawn(self, fn, *args):
-        """Run ``fn`` outside the worker; killed with the container, which is
-        safe because it only sends what is already stored."""
-        def run():
-            try:
-                fn(*args)
-            except Exception:  # an error in a managed thread would kill the container
-                log.exception("immediate send failed; the sweep will retry")
-
-        self.container.spawn_managed_thread(run, identifier="notifications.send_now")
+def load_rules(config) -> Rules:
+    routes = load_routes(setting(config, "ZHIDU_NOTIFY_ROUTES") or None)
+    default_locale = setting(config, "ZHIDU_LOCALE")
+    catalogue = load_catalogue(setting(config, "ZHIDU_NOTIFY_TEMPLATES") or None,
+                               default=default_locale)
+    catalogue.require(routes.templates())
+    # The plugin's list is kept equal to the service's handlers by a test, so a
+    # route no handler would ever reach is refused here, before the first event.
+    unhandled = set(routes.routes) - set(CONSUMES)
+    if unhandled:
+        raise RoutingError(f"routes for event types with no handler: {sorted(unhandled)}")
+    settings = ChannelSettings.from_config(config)
+    return Rules(
+        routes=routes, catalogue=catalogue,
+        policy=load_policy(setting(config, "ZHIDU_NOTIFY_DELIVERY_POLICY") or None),
+        default_locale=default_locale, tz=ZoneInfo(setting(config, "ZHIDU_TZ")),
+        settings=settings,
+        channels=Channels(email=bool(settings.smtp_host), sms=bool(settings.sms_url),
+                          chat=bool(settings.chat_url)),
+        groups={name: id_list(setting(config, key, ""))
+                for name, key in routes.groups.items()})

@@ -1,25 +1,39 @@
 """The notifications database: people, case and penalty-notice copies, preferences,
 subscriptions, the inbox and the delivery log. Every query sits next to the
-index that serves it."""
+index that serves it.
+
+An inbox item carries its person's e-mail, SMS and chat deliveries
+(``deliveries``, ``due``, ``lease``); the ``deliveries`` collection holds
+webhook deliveries, and the person deliveries stored before items carried
+them. Every write here runs inside the caller's unit of work when there is
+one, so nothing here may catch a duplicate key and carry on: that aborts the
+transaction. Writes that may meet an existing document are upserts, or read
+first and let a racing unit conflict and be re-run.
+"""
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from zhidu.mongo import Store
+
+from .fanout import item_delivery
 
 PERSON_FIELDS = ("name", "email", "phone", "manager_id", "team_leader_id", "unit_head_id",
                  "group_leader_id", "department", "unit", "role")
 NOTICE_FIELDS = ("number", "domain", "incident_id", "employee_ids", "amount_yuan_total",
                  "points_total", "approver_role")
+# What the delivery log shows of an item: not the message, which is the item's own.
+_ITEM_LOG = {"event_id": 1, "event_type": 1, "recipient_id": 1, "created_at": 1,
+             "deliveries": 1}
 
 
 class NotificationsStore(Store):
     INDEXES = {
         "people": [IndexModel([("role", ASCENDING), ("department", ASCENDING)])],
         "subscriptions": [IndexModel([("event_types", ASCENDING), ("active", ASCENDING)]),
+                          IndexModel([("active", ASCENDING), ("created_at", ASCENDING)]),
                           IndexModel([("created_at", ASCENDING)])],
         "inbox": [
             # One item per (event, recipient), whatever redelivery does.
@@ -27,6 +41,10 @@ class NotificationsStore(Store):
             IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)]),
             IndexModel([("recipient_id", ASCENDING), ("read", ASCENDING),
                         ("created_at", DESCENDING)]),
+            # The sweep: items with a delivery due (null once all are settled).
+            IndexModel([("due", ASCENDING)]),
+            # The delivery log, newest first.
+            IndexModel([("created_at", DESCENDING)]),
         ],
         "deliveries": [
             IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)]),
@@ -103,10 +121,10 @@ class NotificationsStore(Store):
             {"$set": {"active": False, "removed_at": now, "removed_by": actor}},
             return_document=ReturnDocument.AFTER)
 
-    def subscriptions_for(self, patterns: list[str]) -> list[dict]:
-        """Active subscriptions naming any of ``patterns`` (the type and its wildcards)."""
-        found = self.db.subscriptions.find({"event_types": {"$in": patterns}, "active": True})
-        return sorted(found, key=lambda doc: doc["created_at"])
+    def active_subscriptions(self) -> list[dict]:
+        """Every active subscription, oldest first, without its secret."""
+        return list(self.db.subscriptions.find({"active": True}, {"secret": 0})
+                    .sort("created_at", ASCENDING))
 
     def list_subscriptions(self) -> list[dict]:
         return list(self.db.subscriptions.find({}, {"secret": 0}).sort("created_at", 1))
@@ -118,15 +136,22 @@ class NotificationsStore(Store):
         return {doc["_id"]: doc["secret"] for doc in self.db.subscriptions.find(
             {"_id": {"$in": ids}, "active": True}, {"secret": 1})}
 
-    # -- inbox ---------------------------------------------------------------------
-    def add_inbox(self, items: list[dict]) -> None:
-        _insert_new(self.db.inbox, items)
+    # -- what an event leaves: inbox items and webhook deliveries ------------------
+    def add_notices(self, items: list[dict], webhooks: list[dict]) -> tuple[list, list]:
+        """Store what an event decided; returns the items and webhooks that are new.
 
+        Upserts keyed by the ids the event derives: a document already there
+        is left as it is (and is not new), instead of failing the unit.
+        """
+        return _upsert_new(self.db.inbox, items), _upsert_new(self.db.deliveries, webhooks)
+
+    # -- inbox ---------------------------------------------------------------------
     def inbox(self, recipient_id: str, unread_only: bool, limit: int) -> list[dict]:
         query = {"recipient_id": recipient_id}
         if unread_only:
             query["read"] = False
-        return list(self.db.inbox.find(query).sort("created_at", DESCENDING).limit(limit))
+        return list(self.db.inbox.find(query, {"deliveries": 0, "lease": 0})
+                    .sort("created_at", DESCENDING).limit(limit))
 
     def inbox_item(self, item_id: str) -> dict | None:
         return self.db.inbox.find_one({"_id": item_id}, {"recipient_id": 1})
@@ -134,18 +159,35 @@ class NotificationsStore(Store):
     def mark_read(self, item_id: str, now) -> dict | None:
         doc = self.db.inbox.find_one_and_update(
             {"_id": item_id, "read": False}, {"$set": {"read": True, "read_at": now}},
-            return_document=ReturnDocument.AFTER)
-        return doc or self.db.inbox.find_one({"_id": item_id})
+            projection={"deliveries": 0, "lease": 0}, return_document=ReturnDocument.AFTER)
+        return doc or self.db.inbox.find_one({"_id": item_id}, {"deliveries": 0, "lease": 0})
 
-    # -- deliveries ----------------------------------------------------------------
-    def add_deliveries(self, docs: list[dict]) -> None:
-        _insert_new(self.db.deliveries, docs)
-
-    def due_ids(self, now, limit: int) -> list[str]:
-        cursor = self.db.deliveries.find(
+    # -- sending -------------------------------------------------------------------
+    def due(self, now, limit: int) -> tuple[list[str], list[str]]:
+        """Ids of inbox items and of webhook (or older person) deliveries due at ``now``."""
+        items = self.db.inbox.find({"due": {"$lte": now}}, {"_id": 1}) \
+            .sort("due", ASCENDING).limit(limit)
+        deliveries = self.db.deliveries.find(
             {"state": "pending", "next_attempt_at": {"$lte": now}}, {"_id": 1}
         ).sort("next_attempt_at", ASCENDING).limit(limit)
-        return [doc["_id"] for doc in cursor]
+        return [doc["_id"] for doc in items], [doc["_id"] for doc in deliveries]
+
+    def claim_item(self, item_id: str, now, lease_seconds: float) -> dict | None:
+        """Take an item whose deliveries are due; ``None`` if none is or someone
+        else holds it. The lease pushes ``due`` out, so the item comes due
+        again by itself if this sender dies."""
+        return self.db.inbox.find_one_and_update(
+            {"_id": item_id, "due": {"$lte": now}},
+            {"$set": {"due": now + timedelta(seconds=lease_seconds),
+                      "lease": uuid.uuid4().hex}},
+            return_document=ReturnDocument.AFTER)
+
+    def record_item(self, item: dict, deliveries: list[dict], due) -> bool:
+        """An item's deliveries after one round of attempts, if its lease still holds."""
+        result = self.db.inbox.update_one(
+            {"_id": item["_id"], "lease": item["lease"]},
+            {"$set": {"deliveries": deliveries, "due": due, "lease": None}})
+        return result.modified_count == 1
 
     def claim(self, delivery_id: str, now, lease_seconds: float) -> dict | None:
         """Take a due delivery for one attempt; ``None`` if it is not due or
@@ -167,31 +209,43 @@ class NotificationsStore(Store):
                       "updated_at": now, "lease": None}})
         return result.modified_count == 1
 
+    # -- the delivery log ------------------------------------------------------------
     def deliveries(self, event_id=None, recipient_id=None, subscription_id=None,
                    limit: int = 100) -> list[dict]:
-        query, order = {}, ("created_at", DESCENDING)
+        """Both kinds, flat: webhooks (and older person deliveries) and items' own."""
+        query, oldest_first = {}, bool(event_id)
         if event_id:
             query["event_id"] = event_id
-            order = ("created_at", ASCENDING)
         if recipient_id:
             query["recipient_id"] = recipient_id
-        if subscription_id:
-            query["subscription_id"] = subscription_id
-        return list(self.db.deliveries.find(query, {"lease": 0}).sort(*order).limit(limit))
+        order = ("created_at", ASCENDING if oldest_first else DESCENDING)
+        found = list(self.db.deliveries.find(
+            {**query, **({"subscription_id": subscription_id} if subscription_id else {})},
+            {"lease": 0}).sort(*order).limit(limit))
+        if not subscription_id:
+            items = self.db.inbox.find({**query, "deliveries.0": {"$exists": True}},
+                                       _ITEM_LOG).sort(*order).limit(limit)
+            found += [item_delivery(item, entry) for item in items
+                      for entry in item["deliveries"]]
+        # Stable: within one event, deliveries keep the order they were decided in.
+        found.sort(key=lambda doc: doc["created_at"], reverse=not oldest_first)
+        return found[:limit]
 
     def pending_count(self) -> int:
-        return self.db.deliveries.count_documents({"state": "pending"})
+        """Deliveries waiting for a (re)try, whichever document carries them."""
+        carried = self.db.inbox.aggregate([
+            {"$match": {"due": {"$ne": None}}}, {"$unwind": "$deliveries"},
+            {"$match": {"deliveries.state": "pending"}}, {"$count": "n"}])
+        return self.db.deliveries.count_documents({"state": "pending"}) + \
+            next(iter(carried), {"n": 0})["n"]
 
 
-def _insert_new(collection, docs: list[dict]) -> None:
-    """Insert, treating documents already there (a redelivered event) as done."""
+def _upsert_new(collection, docs: list[dict]) -> list[dict]:
     if not docs:
-        return
-    try:
-        collection.insert_many(docs, ordered=False)
-    except DuplicateKeyError:
-        pass
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors") or []
-        if not errors or any(err.get("code") != 11000 for err in errors):
-            raise
+        return []
+    result = collection.bulk_write(
+        [UpdateOne({"_id": doc["_id"]},
+                   {"$setOnInsert": {k: v for k, v in doc.items() if k != "_id"}}, upsert=True)
+         for doc in docs], ordered=True)
+    fresh = set(result.upserted_ids.values())
+    return [doc for doc in docs if doc["_id"] in fresh]

@@ -17,6 +17,7 @@ import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import eventlet
 import pytest
 import requests
 from aiosmtpd.controller import Controller
@@ -25,8 +26,12 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.events import event_dispatcher
 from notifications.service import NotificationsService
 from notifications.signing import verify
+from pymongo.errors import OperationFailure
+from pymongo.monitoring import CommandListener
+from zhidu.config import database_name
 from zhidu.envelope import make_envelope
 from zhidu.testing import free_port, publish_event, service_db, wait_for
+from zhidu.uow import StaleWrite
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +153,12 @@ def metric(container, name, **labels) -> float:
     return total
 
 
+def gauge(container, name) -> float:
+    text = requests.get(f"{container.web_url}/metrics", timeout=10).text
+    [value] = [line.split(" ")[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
+
+
 def handled(container, entrypoint) -> float:
     return metric(container, "zhidu_entrypoint_calls_total", entrypoint=entrypoint,
                   outcome="ok")
@@ -267,6 +278,7 @@ def test_failures_are_retried_on_the_back_off_schedule_and_logged(
         assert delivery["state"] == "pending" and attempt["ok"] is False
         assert at(delivery["next_attempt_at"]) == at(attempt["at"]) + timedelta(seconds=10)
     assert first["/hooks/down"]["attempts"][0]["status"] == 500
+    assert gauge(suite, "zhidu_notifications_deliveries_pending") == 3
     assert "Connection" in first["li@example.com"]["attempts"][0]["error"]
 
     due = max(at(d["next_attempt_at"]) for d in first.values())
@@ -750,3 +762,135 @@ def test_the_timer_retries_on_a_deployment_policy(start_service, rpc, zhidu_conf
     [hook] = wait_for(lambda: (log := rpc.notifications.deliveries({"event_id": event["id"]}))
                       and log[0]["state"] == "delivered" and log, message="retried by timer")
     assert [a["ok"] for a in hook["attempts"]] == [False, True]
+
+
+# -- a unit re-run sends nothing twice ---------------------------------------------------
+def _rerun_once(monkeypatch, failure):
+    """Make the first run of every notice's unit fail after its writes, as a lost race would."""
+    from notifications.store import NotificationsStore
+
+    real, runs = NotificationsStore.add_notices, []
+
+    def add_notices(self, items, webhooks):
+        stored = real(self, items, webhooks)
+        runs.append(len(stored[0]) + len(stored[1]))
+        if len(runs) == 1:
+            raise failure
+        return stored
+    monkeypatch.setattr(NotificationsStore, "add_notices", add_notices)
+    return runs
+
+
+@pytest.mark.parametrize("failure", [
+    pytest.param(StaleWrite("the record moved"), id="stale-write"),
+    # What the server says when another transaction wrote the same document first.
+    pytest.param(OperationFailure("WriteConflict", code=112, details={
+        "errmsg": "WriteConflict", "errorLabels": ["TransientTransactionError"]}),
+        id="write-conflict"),
+])
+def test_a_notice_whose_unit_is_run_again_is_mailed_and_posted_once(
+        suite, rpc, zhidu_config, mail, receiver, monkeypatch, failure):
+    mail.start()
+    rpc.notifications.subscribe({"url": f"{receiver.url}/hooks/once", "secret": SECRET,
+                                 "event_types": ["penalties.penalty_issued"]})
+    runs = _rerun_once(monkeypatch, failure)
+    event = publish(zhidu_config, "penalties", "penalty_issued", penalty("E1", "individual", "P21"))
+    log = wait_for(lambda: (log := rpc.notifications.deliveries({"event_id": event["id"]}))
+                   and len(log) == 2 and all(d["state"] == "delivered" for d in log) and log,
+                   message="mail and webhook delivered")
+    # The first run wrote everything and was rolled back; the second wrote it again.
+    assert runs == [2, 2]
+    eventlet.sleep(0.5)  # time for a second send, were there one
+    assert len(mail.sink.to("li@example.com")) == 1
+    assert len(receiver.at("/hooks/once")) == 1
+    assert all(len(d["attempts"]) == 1 for d in log)
+    assert len(rpc.notifications.inbox({"recipient_id": "E1"})) == 1
+    assert metric(suite, "zhidu_notifications_inbox_items_total",
+                  event_type="penalties.penalty_issued") == 1
+    assert gauge(suite, "zhidu_notifications_deliveries_pending") == 0
+
+
+# -- what the last link of the chain costs the database -----------------------------------
+class CommandLog(CommandListener):
+    """Every command one client sends, as (command, collection or database)."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, str, str]] = []
+
+    def started(self, event):
+        name = event.command_name
+        target = event.command.get(name)
+        self.seen.append((event.database_name, name,
+                          target if isinstance(target, str) else event.database_name))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.fixture
+def command_logs(monkeypatch):
+    """A log per database client the services open from here on."""
+    import zhidu.mongo
+
+    logs, real = [], zhidu.mongo.connect
+
+    def connect(uri, **kwargs):
+        log = CommandLog()
+        logs.append(log)
+        return real(uri, event_listeners=[log], **kwargs)
+    monkeypatch.setattr(zhidu.mongo, "connect", connect)
+    return logs
+
+
+WRITES = {"insert", "update", "delete", "findAndModify"}
+
+
+def test_notifying_one_person_of_one_penalty_costs_three_writes_and_three_reads(
+        command_logs, suite, zhidu_config, mail):
+    """The inbox item carries the e-mail, stored leased to the sender: no delivery
+    document, no claim. What is left is the library's de-duplication record
+    (one write that both checks and claims), the recipient's copy and
+    preferences (two reads), the item (one write), the commit, and the
+    attempt's outcome (one write)."""
+    mail.start()
+    db = database_name(zhidu_config, "notifications")
+    [log] = [log for log in command_logs if any(seen[0] == db for seen in log.seen)]
+
+    def cost(employee_id, entry_id):
+        before = len(log.seen)
+        publish(zhidu_config, "penalties", "penalty_issued",
+                penalty(employee_id, "individual", entry_id))
+        # The notice is done when its attempt is recorded: the item's second write.
+        wait_for(lambda: [c[1] for c in log.seen[before:] if c[2] == "inbox"].count("update")
+                 == 2, message="item stored and its mail recorded")
+        return _spent(log, before)
+
+    first = cost("E1", "P31")  # the subscriber list is read once, then kept a while
+    assert ("find", "subscriptions") in first
+    spent = cost("E2", "P32")
+    writes = [c for c in spent if c[0] in WRITES]
+    reads = [c for c in spent if c[0] not in WRITES]
+    assert writes == [("update", "processed_events"), ("update", "inbox"),
+                      ("update", "inbox")], spent
+    assert reads == [("find", "people"), ("find", "preferences"),
+                     ("commitTransaction", "admin")], spent
+    assert len(mail.sink.messages) == 2
+
+    # The chain's violation reaches subscribers only: nobody is looked up for it.
+    before = len(log.seen)
+    publish(zhidu_config, "dormitory", "violation_recorded", {
+        "violation_id": "V9", "incident_id": "I9", "employee_id": "E1", "code": "D16",
+        "points": 3, "at": "2026-11-23T04:00:00+00:00", "building": "A", "room_no": "101"})
+    # (Not through /metrics: a scrape reads the database too.)
+    wait_for(lambda: ("commitTransaction", "admin") in _spent(log, before))
+    assert _spent(log, before) == [
+        ("update", "processed_events"), ("commitTransaction", "admin")]
+
+
+def _spent(log, since):
+    # The outbox relay's timer is not the event's doing.
+    return [(name, target) for _db, name, target in log.seen[since:]
+            if target not in ("outbox",)]

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from zhidu.domain import DomainConflict, DomainPermission, Problems
 from zhidu.times import parse_time
 
-from .errors import DomainConflict, DomainPermission, Problems
 from .ledger import reversal_id, reversed_ids
-
-STATUSES = ("none", "pending", "upheld", "rejected")
 
 
 def _actor(actor, p: Problems) -> dict | None:

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from zhidu.domain import DomainValidation, Problems
 from zhidu.times import local_tz, parse_time
 
 from .amounts import (
@@ -54,7 +55,6 @@ from .amounts import (
     to_yuan,
 )
 from .catalog import Catalog, Catalogs, Rule
-from .errors import DomainValidation, Problems
 from .ledger import entry_id, period_of
 
 # Who holds a share: the reporting-line fields tried in order.
@@ -135,7 +135,7 @@ def attach_notes(booking: Booking) -> None:
 def _parse(incident: Mapping, catalogs: Catalogs, context: Mapping) -> dict:
     p = Problems()
     if not isinstance(incident, Mapping):
-        raise DomainValidation.single("incident", "must be a mapping")
+        raise DomainValidation.one("incident", "must be a mapping")
     domain = incident.get("domain")
     catalog = catalogs.domain(domain) if isinstance(domain, str) else None
     if catalog is None:

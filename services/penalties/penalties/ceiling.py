@@ -15,12 +15,17 @@ Decisions:
   back). Capped money is not re-deducted later when room frees up: it is
   settled by HR, outside this ledger.
 - Rewards are never capped (deducted 0, capped 0).
+- Two bookings for one person and month never both deduct up to the
+  ceiling: each runs in one transaction that reads the month's deductions
+  and writes the person-month's ceiling record, so the later one conflicts,
+  runs again and sees the first (the ledger writer and its store).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .errors import DomainValidation
+from zhidu.domain import DomainValidation
+
 from .policy import Policy
 
 
@@ -30,8 +35,8 @@ def monthly_ceiling(monthly_wage_yuan: int | None, policy: Policy) -> int | None
         return None
     if (not isinstance(monthly_wage_yuan, int) or isinstance(monthly_wage_yuan, bool)
             or monthly_wage_yuan < 0):
-        raise DomainValidation.single("monthly_wage_yuan",
-                                      "must be a whole number of yuan >= 0")
+        raise DomainValidation.one("monthly_wage_yuan",
+                                   "must be a whole number of yuan >= 0")
     return monthly_wage_yuan * policy.ceiling_percent // 100
 
 
@@ -86,33 +91,3 @@ def apply_ceiling(entries: list[dict], *, wages: Mapping[str, int | None],
         out.append(e)
     return out
 
-
-def resplit_month(entries: Iterable[Mapping], monthly_wage_yuan: int | None,
-                  policy: Policy) -> dict[str, tuple[int, int]]:
-    """The ceiling split every penalty of one person's month should have.
-
-    Two bookings for one person running at once each see the month without
-    the other and could both deduct up to the ceiling. Re-splitting the
-    whole month in booking order (``booked_at``, then id) after each booking
-    gives the same answer whoever runs it: the first booked keeps its
-    deduction, a later one is capped. A reversal mirrors its original.
-    Returns ``{entry_id: (deducted, capped)}`` for every entry of the month.
-    """
-    ordered = sorted(entries, key=lambda e: (e.get("booked_at") or e["at"], e["entry_id"]))
-    split: dict[str, tuple[int, int]] = {}
-    running = 0
-    for e in ordered:
-        if e.get("reverses"):
-            d, c = split.get(e["reverses"], (-e.get("deducted_yuan", 0),
-                                              -e.get("capped_yuan", 0)))
-            split[e["entry_id"]] = (-d, -c)
-            running -= d
-            continue
-        if e["kind"] != "penalty":
-            split[e["entry_id"]] = (e.get("deducted_yuan", 0), e.get("capped_yuan", 0))
-            continue
-        d, c = split_deduction(e["amount_yuan"], monthly_wage_yuan=monthly_wage_yuan,
-                               deducted_this_month_yuan=running, policy=policy)
-        split[e["entry_id"]] = (d, c)
-        running += d
-    return split

@@ -1,8 +1,13 @@
 """Writing to the ledger: cap, append, announce, and raise what became due.
 
 Every path that adds entries — events from other services, manual entries,
-appeals, withdrawals — goes through here, so the ceiling, the events and the
-thresholds are applied the same way whoever asked.
+appeals, withdrawals, approved notices — goes through here, inside the unit
+of work of the call that asked, so the ceiling, the events and the
+thresholds are applied the same way whoever asked, and commit with the
+entries or not at all.
+
+A writer lives for one run of one unit: it keeps the directory copies it
+read, so a booking reads each person once.
 """
 from __future__ import annotations
 
@@ -12,13 +17,14 @@ from zhidu.operations import jsonable
 from zhidu.times import utcnow
 
 from .appeals import reversal_of
-from .ceiling import apply_ceiling, resplit_month
+from .ceiling import apply_ceiling, deducted_in_month
 from .ledger import reversed_ids
-from .thresholds import due_thresholds
+from .thresholds import counts_toward, due_thresholds
 
 ISSUED_FIELDS = ("entry_id", "employee_id", "offender_id", "share", "kind", "points",
                  "amount_yuan", "deducted_yuan", "capped_yuan", "domain", "code",
                  "title_zh", "title_en", "incident_id", "at")
+LINE_FIELDS = ("team_leader_id", "manager_id", "unit_head_id", "group_leader_id")
 SYSTEM = {"id": "system", "role": "system"}
 
 
@@ -32,82 +38,91 @@ class LedgerWriter:
         self.store = store
         self.rules = rules
         self.outbox = outbox
+        self._people: dict[str, dict] = {}
+
+    def people(self, ids) -> dict[str, dict]:
+        """The directory copies of ``ids`` (``{}`` for someone unknown)."""
+        missing = [i for i in dict.fromkeys(ids) if i not in self._people]
+        if missing:
+            found = self.store.people(missing)
+            self._people.update({i: found.get(i) or {} for i in missing})
+        return {i: self._people[i] for i in ids}
 
     def context(self, employee_id: str) -> dict:
-        person = self.store.people([employee_id]).get(employee_id) or {}
-        return {"reporting_line": {k: person.get(k) for k in (
-            "team_leader_id", "manager_id", "unit_head_id", "group_leader_id")}}
+        person = self.people([employee_id])[employee_id]
+        return {"reporting_line": {k: person.get(k) for k in LINE_FIELDS}}
 
     def commit(self, entries: list[dict], check_thresholds: bool = True) -> list[dict]:
-        """Cap, append, announce, then check thresholds for everyone touched."""
+        """Cap, append and announce; then look for thresholds the new entries
+        may have crossed. Returns the entries as the ledger holds them."""
         if not entries:
             return []
-        by_month = defaultdict(list)
-        for entry in entries:
-            by_month[(entry["year"], entry["month"])].append(entry)
-        people = self.store.people({e["employee_id"] for e in entries})
-        capped = []
-        for (year, month), group in by_month.items():
-            deducted = {
-                who: sum(e.get("deducted_yuan", 0)
-                         for e in self.store.person_entries(who, year, month))
-                for who in {e["employee_id"] for e in group}}
-            wages = {who: (people.get(who) or {}).get("monthly_wage_yuan")
-                     for who in deducted}
-            capped += apply_ceiling(group, wages=wages, deducted=deducted,
-                                    policy=self.rules.policy)
-        stored = self.store.insert_entries(capped)
-        stored = self._settle_ceiling(stored, people)
-        for entry in stored:
-            self.outbox.emit("penalty_issued", jsonable(issued(entry)),
-                             key=entry["entry_id"])
+        capped = self._cap(entries)
+        stored, added = self.store.insert_entries(capped)
+        for entry in added:
+            self.outbox.emit("penalty_issued", jsonable(issued(entry)), key=entry["entry_id"])
         if check_thresholds:
-            for employee_id, year in sorted({(e["employee_id"], e["year"]) for e in stored}):
+            policy = self.rules.policy
+            for employee_id, year in sorted({(e["employee_id"], e["year"]) for e in added
+                                             if counts_toward(e, policy)}):
                 self.check_thresholds(employee_id, year)
         return stored
 
-    def _settle_ceiling(self, stored: list[dict], people: dict) -> list[dict]:
-        """Re-split each touched person-month, so racing bookings cannot both
-        deduct up to the ceiling; returns ``stored`` as it now stands."""
-        fixed: dict[str, tuple[int, int]] = {}
-        for who, year, month in {(e["employee_id"], e["year"], e["month"]) for e in stored}:
-            wage = (people.get(who) or {}).get("monthly_wage_yuan")
-            if wage is None:
-                continue
-            month_entries = self.store.person_entries(who, year, month)
-            for entry_id, split in resplit_month(month_entries, wage,
-                                                 self.rules.policy).items():
-                entry = next(e for e in month_entries if e["entry_id"] == entry_id)
-                if (entry.get("deducted_yuan", 0), entry.get("capped_yuan", 0)) != split:
-                    self.store.set_split(entry_id, *split)
-                    fixed[entry_id] = split
-        return [dict(e, deducted_yuan=fixed[e["entry_id"]][0],
-                     capped_yuan=fixed[e["entry_id"]][1]) if e["entry_id"] in fixed else e
-                for e in stored]
+    def _cap(self, entries: list[dict]) -> list[dict]:
+        """Split penalty money at the ceiling of each person whose wage is known.
+
+        Only then is the month read. Where money is deducted, the month's
+        ceiling record is written too, so that a booking racing this one for
+        the same person and month conflicts and is run again; a month already
+        at its ceiling deducts nothing more and needs no such write.
+        """
+        people = self.people({e["employee_id"] for e in entries})
+        wages = {who: person.get("monthly_wage_yuan") for who, person in people.items()}
+        months = sorted({_month(e) for e in entries
+                         if e["kind"] == "penalty" and not e.get("reverses")
+                         and wages.get(e["employee_id"]) is not None})
+        if not months:
+            return entries
+        so_far = self.store.months_entries(months)
+        by_month = defaultdict(list)
+        for entry in entries:
+            by_month[(entry["year"], entry["month"])].append(entry)
+        capped = []
+        for (year, month), group in by_month.items():
+            capped += apply_ceiling(
+                group, wages=wages, policy=self.rules.policy,
+                deducted={who: deducted_in_month(so_far, who, year, month) for who in wages})
+        held = sorted({_month(e) for e in capped
+                       if _month(e) in months and e.get("deducted_yuan", 0) > 0})
+        if held:
+            self.store.hold_months(held)
+        return capped
 
     def check_thresholds(self, employee_id: str, year: int) -> None:
-        entries = self.store.person_entries(employee_id, year)
-        due = due_thresholds(employee_id, entries, self.rules.catalogs, self.rules.policy,
+        """Raise what became due: its fine, its event and its record together.
+
+        Every check writes the person's year first: two bookings checked at
+        once under snapshot reads would each miss the other's entry and neither
+        see the count cross, so they must conflict, and the re-run sees both.
+        """
+        self.store.touch_year(employee_id, year)
+        due = due_thresholds(employee_id, self.store.person_entries(employee_id, year),
+                             self.rules.catalogs, self.rules.policy,
                              raised=self.store.raised_keys(employee_id),
                              context=self.context(employee_id))
         for threshold in due:
-            # Everything a threshold implies — the fine it books, its event —
-            # is stored before the threshold is recorded as raised: a crash in
-            # between makes it due again, and the repeat has the same ids.
-            if threshold["entries"]:
-                self.commit(threshold["entries"], check_thresholds=False)
+            self.commit(threshold["entries"], check_thresholds=False)
             self.outbox.emit("threshold_reached", jsonable({
                 "employee_id": employee_id, "kind": threshold["kind"],
                 "year": threshold["year"], "month": threshold["month"],
                 "at": threshold["at"], "reason": threshold["reason"]}),
                 key=threshold["threshold_id"])
-            self.outbox.persist()
-            self.store.record_threshold(threshold)
+        self.store.record_thresholds(due)
 
     def reverse(self, reversals: list[dict]) -> list[dict]:
-        """Append reversing entries and announce each."""
-        stored = self.store.insert_entries(reversals)
-        for entry in stored:
+        """Append reversing entries and announce each new one."""
+        stored, added = self.store.insert_entries(reversals)
+        for entry in added:
             self.outbox.emit("penalty_reversed",
                              jsonable({**issued(entry), "reverses": entry["reverses"]}),
                              key=entry["entry_id"])
@@ -120,3 +135,7 @@ class LedgerWriter:
         return self.reverse([
             reversal_of(e, at=utcnow(), actor=SYSTEM, reason=reason)
             for e in entries if not e.get("reverses") and e["entry_id"] not in done])
+
+
+def _month(entry: dict) -> tuple[str, int, int]:
+    return entry["employee_id"], entry["year"], entry["month"]

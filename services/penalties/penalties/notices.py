@@ -27,13 +27,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 
+from zhidu.domain import DomainConflict
 from zhidu.times import parse_time
 
 from .accounts import totals
-from .errors import DomainConflict
 
 AWAITING = "awaiting_approval"
-STATUSES = (AWAITING, "approved", "rejected", "withdrawn")
 # Notices still in force for counting a person's complaints of the month.
 STANDING = (AWAITING, "approved")
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from zhidu.domain import DomainValidation, Problems
+
 from .booking import Booking, attach_notes, book, plan
 from .catalog import Catalogs
-from .errors import DomainValidation, Problems
 from .ledger import live_entries
 from .policy import Ladder, Policy
 
@@ -114,7 +115,7 @@ def complaint_entries(liability: Mapping, catalogs: Catalogs, policy: Policy, *,
         merged.entries.extend(b.entries)
         merged.notes.extend(b.notes)
     if not merged.entries:
-        raise DomainValidation.single("employee_id", "nothing to book")
+        raise DomainValidation.one("employee_id", "nothing to book")
     attach_notes(merged)
     return merged.entries
 

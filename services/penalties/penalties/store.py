@@ -1,10 +1,23 @@
-from pymongo import ASCENDING, IndexModel
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+"""The ledger's collections, their indexes and every query the service makes.
+
+Each method runs inside the caller's unit of work (one transaction). None of
+them catches a duplicate key to carry on: a key taken by a unit that
+committed first aborts this one, and the library runs it again on the
+winner's state. Where two units must not both act on what they read, both
+write one shared document (the person-month's ceiling record, the notices
+counter, a violation's record), so the later one conflicts and runs again.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from zhidu.mongo import Store
 from zhidu.times import utcnow
 
-PERSON_FIELDS = ("name", "department", "unit", "team_leader_id", "manager_id",
-                 "unit_head_id", "group_leader_id", "monthly_wage_yuan")
+# The counter notices are numbered by; whatever changes a complaint's ordinal
+# in its month writes it too (see ``hold_complaint_ordinals``).
+NOTICES = "notices"
 
 
 class PenaltiesStore(Store):
@@ -25,44 +38,40 @@ class PenaltiesStore(Store):
         ],
     }
 
-    # -- people (the directory's copy) ----------------------------------------
-    def upsert_person(self, employee: dict, as_of) -> None:
-        self.copy_newer("people", employee["employee_id"],
-                        {k: employee.get(k) for k in PERSON_FIELDS}, as_of)
-
+    # -- people (the directory's copy, kept by the library's remember_person) -----
     def people(self, ids) -> dict[str, dict]:
         return {doc.pop("_id"): doc for doc in self.db.people.find({"_id": {"$in": list(ids)}})}
 
-    def all_people(self) -> dict[str, dict]:
-        return {doc.pop("_id"): doc for doc in self.db.people.find({})}
-
     # -- ledger (append-only) ---------------------------------------------------
-    def insert_entries(self, entries: list[dict]) -> list[dict]:
-        """Append entries; ids already present keep their first version.
+    def insert_entries(self, entries: list[dict]) -> tuple[list[dict], list[dict]]:
+        """Append entries; an id already in the ledger keeps its first version.
 
-        Returns the stored versions, so a re-run reports what was booked then.
+        Returns ``(stored, added)``: every entry as the ledger now holds it,
+        and the ones this call appended. Only ids found already present are
+        read back.
         """
         if not entries:
-            return []
+            return [], []
         now = utcnow()
-        docs = [{"_id": e["entry_id"], **e, "booked_at": now} for e in entries]
-        try:
-            self.db.entries.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
-                raise
-        stored = {d["_id"]: d for d in self.db.entries.find(
-            {"_id": {"$in": [e["entry_id"] for e in entries]}})}
-        return [_out(stored[e["entry_id"]]) for e in entries]
-
-    def set_split(self, entry_id: str, deducted: int, capped: int) -> None:
-        """Correct an entry's ceiling split (bookkeeping; the penalty is unchanged)."""
-        self.db.entries.update_one({"_id": entry_id}, {"$set": {
-            "deducted_yuan": deducted, "capped_yuan": capped}})
+        docs = [as_stored({**e, "booked_at": now}) for e in entries]
+        result = self.db.entries.bulk_write(
+            [UpdateOne({"_id": d["entry_id"]}, {"$setOnInsert": d}, upsert=True)
+             for d in docs], ordered=True)
+        fresh = set(result.upserted_ids)
+        added = [d for i, d in enumerate(docs) if i in fresh]
+        if len(added) == len(docs):
+            return docs, added
+        kept = {e["entry_id"]: e for e in self.entries_by_id(
+            [d["entry_id"] for i, d in enumerate(docs) if i not in fresh])}
+        return [d if i in fresh else kept[d["entry_id"]] for i, d in enumerate(docs)], added
 
     def entry(self, entry_id: str) -> dict | None:
         doc = self.db.entries.find_one({"_id": entry_id})
         return _out(doc) if doc else None
+
+    def entries_by_id(self, entry_ids: list[str]) -> list[dict]:
+        found = {d["_id"]: _out(d) for d in self.db.entries.find({"_id": {"$in": entry_ids}})}
+        return [found[i] for i in entry_ids if i in found]
 
     def person_entries(self, employee_id: str, year: int, month: int | None = None) -> list:
         query = {"employee_id": employee_id, "year": year}
@@ -84,18 +93,33 @@ class PenaltiesStore(Store):
             {"_id": entry_id, "appeal.status": status_filter}, {"$set": {"appeal": appeal}})
         return result.modified_count == 1
 
-    def entries_by_id(self, entry_ids: list[str]) -> list[dict]:
-        found = {d["_id"]: _out(d) for d in self.db.entries.find({"_id": {"$in": entry_ids}})}
-        return [found[i] for i in entry_ids if i in found]
+    # -- the monthly legal ceiling ---------------------------------------------------
+    def months_entries(self, months) -> list[dict]:
+        """What each ``(employee_id, year, month)`` has deducted, entry by entry
+        (reversals included), in one query."""
+        clauses = [{"employee_id": who, "year": year, "month": month}
+                   for who, year, month in months]
+        query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+        return [_out(d) for d in self.db.entries.find(
+            query, {"employee_id": 1, "year": 1, "month": 1, "deducted_yuan": 1})]
+
+    def hold_months(self, months) -> None:
+        """Write each person-month's ceiling record, in one round trip.
+
+        Two bookings against one month each read its deductions without the
+        other's; both also write this record, so the later one conflicts and
+        is run again on the month as the first left it.
+        """
+        self.db.ceiling_months.bulk_write(
+            [UpdateOne({"_id": f"{who}:{year}-{month:02d}"}, {"$inc": {"bookings": 1}},
+                       upsert=True) for who, year, month in months], ordered=True)
 
     # -- penalty notices (奖罚通知单) awaiting the GM -------------------------------
     def insert_notice(self, notice: dict) -> dict:
-        """Store a drafted notice; one already drafted for the incident wins."""
-        try:
-            self.db.notices.insert_one({"_id": notice["notice_id"], **notice})
-        except DuplicateKeyError:
-            pass
-        return self.notice(notice["notice_id"])
+        """Store a drafted notice (the caller found none for its incident)."""
+        doc = as_stored(notice)
+        self.db.notices.insert_one({"_id": doc["notice_id"], **doc})
+        return doc
 
     def notice(self, notice_id: str) -> dict | None:
         doc = self.db.notices.find_one({"_id": notice_id})
@@ -132,17 +156,33 @@ class PenaltiesStore(Store):
         self.db.notices.update_many({"incident_id": incident_id, "status": "awaiting_approval"},
                                     {"$set": {"status": "withdrawn"}})
 
-    def mark_notice_booked(self, notice_id: str) -> None:
-        self.db.notices.update_one({"_id": notice_id, "booked_at": None},
-                                   {"$set": {"booked_at": utcnow()}})
+    def hold_complaint_ordinals(self) -> None:
+        """Write the notices counter, which every drafting unit writes too.
 
-    # -- violations withdrawn at their source ------------------------------------
+        Whatever changes which complaints stand in a month (a rejection, an
+        upheld appeal, a booking without a notice) and a notice being drafted
+        then cannot both commit on the month they read.
+        """
+        self.db.counters.update_one({"_id": NOTICES}, {"$inc": {"holds": 1}}, upsert=True)
+
+    # -- violations their source may withdraw ----------------------------------------
     def mark_withdrawn(self, incident_id: str, reason: str | None) -> None:
-        self.db.withdrawn.update_one({"_id": incident_id}, {"$set": {"reason": reason}},
+        self.db.withdrawn.update_one({"_id": incident_id},
+                                     {"$set": {"withdrawn": True, "reason": reason}},
                                      upsert=True)
 
-    def is_withdrawn(self, incident_id: str) -> bool:
-        return self.db.withdrawn.find_one({"_id": incident_id}, {"_id": 1}) is not None
+    def claim_violation(self, incident_id: str) -> bool:
+        """Record that a violation is being booked; True if it was withdrawn first.
+
+        The booking and the withdrawal both write this record, so neither can
+        commit without seeing the other: a withdrawal overtaking its violation
+        stops the booking, and one arriving after it reverses what was booked.
+        Records from before bookings wrote here are withdrawals.
+        """
+        before = self.db.withdrawn.find_one_and_update(
+            {"_id": incident_id}, {"$setOnInsert": {"withdrawn": False, "booked_at": utcnow()}},
+            upsert=True, return_document=ReturnDocument.BEFORE)
+        return before is not None and before.get("withdrawn", True)
 
     # -- monthly publication ------------------------------------------------------
     def publication_announced(self, key: str) -> bool:
@@ -156,16 +196,32 @@ class PenaltiesStore(Store):
         return [tuple(d["key"]) for d in self.db.thresholds.find(
             {"employee_id": employee_id}, {"key": 1})]
 
-    def record_threshold(self, threshold: dict) -> bool:
-        """True when newly recorded; False when it had been raised before."""
-        doc = {"_id": threshold["threshold_id"], **threshold,
-               "key": list(threshold["key"])}
-        doc.pop("entries", None)
-        try:
-            self.db.thresholds.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
+    def touch_year(self, employee_id: str, year: int) -> None:
+        self.db.threshold_years.update_one({"_id": f"{employee_id}:{year}"},
+                                           {"$inc": {"checks": 1}}, upsert=True)
+
+    def record_thresholds(self, thresholds: list[dict]) -> None:
+        """Record raised thresholds; one raised meanwhile by another unit
+        collides, and this unit runs again and finds it raised."""
+        docs = [{"_id": t["threshold_id"], **{k: v for k, v in t.items() if k != "entries"},
+                 "key": list(t["key"])} for t in thresholds]
+        if docs:
+            self.db.thresholds.insert_many(docs)
+
+
+def as_stored(value):
+    """``value`` as the database will hand it back: times to the millisecond.
+
+    What a call returns without reading its own write back must match what
+    every later read shows.
+    """
+    if isinstance(value, dict):
+        return {k: as_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_stored(v) for v in value]
+    if isinstance(value, datetime):
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
 
 
 def _out(doc: dict) -> dict:

@@ -1,9 +1,9 @@
 """Threshold events: which are due for one person, each once per period.
 
 ``due_thresholds`` looks at a person's entries and the keys already raised and
-returns the events not raised yet. The service stores each returned event under
-its ``threshold_id`` (unique index) before publishing ``threshold_reached``, so a
-replayed evaluation never raises one twice.
+returns the events not raised yet. The ledger writer records each returned
+event under its ``threshold_id`` in the same transaction as its
+``threshold_reached`` and the fine it books, so an event is raised once.
 
 Period keys (tuples; Mongo stores them as arrays)::
 
@@ -43,14 +43,20 @@ from .catalog import Catalogs
 from .ledger import live_entries, sort_key
 from .policy import Policy
 
-KINDS = ("admonishment", "award_ineligible", "worst_of_month",
-         "dismissal_review", "transfer_review")
 
+def counts_toward(entry: Mapping, policy: Policy) -> bool:
+    """Whether a new entry can bring one of the person's thresholds closer.
 
-def threshold_key(kind: str, year: int, month: int | None = None) -> tuple:
-    if kind not in KINDS:
-        raise ValueError(f"unknown threshold kind {kind!r}")
-    return (kind, year) if month is None else (kind, year, month)
+    Only such an entry makes anything due, so only then is the person's year
+    read again; a dormitory violation, say, moves none of the default ones.
+    Dismissal and transfer reviews follow from the worst months and the
+    admonishments, so the rules behind those decide for them too.
+    """
+    if entry["kind"] != "penalty" or entry.get("reverses"):
+        return False
+    return (entry["domain"] in (policy.admonishment.domain, policy.award_ineligible.domain)
+            or entry["code"] == policy.worst_of_month.complaint_code
+            or entry["domain"] in policy.transfer_review.same_accident_domains)
 
 
 def threshold_id(employee_id: str, key: tuple) -> str:

@@ -4,9 +4,9 @@ from penalties.accounts import account
 from penalties.appeals import decide_appeal, file_appeal, reversal_of
 from penalties.booking import book
 from penalties.catalog import BUILTIN_DIR, load_catalogs
-from penalties.errors import DomainConflict, DomainPermission, DomainValidation
 from penalties.ledger import reversal_id
 from penalties.policy import load_policy
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 
 CATS = load_catalogs([BUILTIN_DIR])
 POLICY = load_policy()

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from penalties.booking import book
 from penalties.catalog import BUILTIN_DIR, load_catalogs
-from penalties.errors import DomainValidation
+from zhidu.domain import DomainValidation
 
 CATS = load_catalogs([BUILTIN_DIR])
 LINE = {"team_leader_id": "tl", "manager_id": "mgr", "unit_head_id": "head",
@@ -175,24 +175,3 @@ def test_range_and_progressive_validation():
 
 def test_exact_fixed_override_is_accepted():
     assert book(incident(points=3), CATS)[0]["points"] == 3
-
-
-def test_resplit_month_keeps_the_first_booked_and_mirrors_reversals():
-    from datetime import datetime, timezone
-
-    from penalties.ceiling import resplit_month
-    from penalties.policy import load_policy
-
-    t = [datetime(2026, 11, d, tzinfo=timezone.utc) for d in (1, 2, 3, 4)]
-    entries = [
-        {"entry_id": "b", "kind": "penalty", "amount_yuan": 500, "booked_at": t[1],
-         "at": t[1], "deducted_yuan": 500, "capped_yuan": 0},
-        {"entry_id": "a", "kind": "penalty", "amount_yuan": 500, "booked_at": t[0],
-         "at": t[0], "deducted_yuan": 500, "capped_yuan": 0},
-        {"entry_id": "r", "kind": "penalty", "reverses": "a", "amount_yuan": -500,
-         "booked_at": t[2], "at": t[0], "deducted_yuan": -500, "capped_yuan": 0},
-        {"entry_id": "c", "kind": "penalty", "amount_yuan": 300, "booked_at": t[3],
-         "at": t[3], "deducted_yuan": 0, "capped_yuan": 300},
-    ]
-    split = resplit_month(entries, 3000, load_policy())  # ceiling 600
-    assert split == {"a": (500, 0), "b": (100, 400), "r": (-500, 0), "c": (300, 0)}

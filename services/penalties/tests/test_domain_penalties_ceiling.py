@@ -4,8 +4,8 @@ from penalties.appeals import reversal_of
 from penalties.booking import book
 from penalties.catalog import BUILTIN_DIR, load_catalogs
 from penalties.ceiling import apply_ceiling, deducted_in_month, monthly_ceiling, split_deduction
-from penalties.errors import DomainValidation
 from penalties.policy import load_policy
+from zhidu.domain import DomainValidation
 
 CATS = load_catalogs([BUILTIN_DIR])
 POLICY = load_policy()

@@ -1,7 +1,6 @@
 """Penalty notices (奖罚通知单, 001 §1 第十二条(二)): drafted, signed, then booked."""
 import pytest
 from penalties.catalog import BUILTIN_DIR, load_catalogs
-from penalties.errors import DomainConflict
 from penalties.notices import (
     awaiting_data,
     decide,
@@ -17,6 +16,7 @@ from penalties.notices import (
 )
 from penalties.policy import check_against, load_policy
 from penalties.service_quality import complaint_entries, prior_complaints
+from zhidu.domain import DomainConflict
 
 CATS = load_catalogs([BUILTIN_DIR])
 POLICY = load_policy()

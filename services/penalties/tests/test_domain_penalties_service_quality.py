@@ -3,7 +3,6 @@ import dataclasses
 
 import pytest
 from penalties.catalog import BUILTIN_DIR, load_catalogs
-from penalties.errors import DomainValidation
 from penalties.policy import load_policy
 from penalties.service_quality import (
     complaint_entries,
@@ -11,6 +10,7 @@ from penalties.service_quality import (
     service_star_entries,
     star_streak,
 )
+from zhidu.domain import DomainValidation
 
 CATS = load_catalogs([BUILTIN_DIR])
 POLICY = load_policy()

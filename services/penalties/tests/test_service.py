@@ -155,8 +155,8 @@ def test_a_withdrawn_attendance_violation_is_reversed_even_out_of_order(penaltie
     for envelope in (late_event, make_envelope("attendance", "violation_recorded", marker)):
         publish_event(zhidu_config["AMQP_URI"], envelope)
     claims = service_db(zhidu_config, "penalties").processed_events
-    wait_for(lambda: claims.find_one({"_id": f"on_attendance_violation:{late_event['id']}",
-                                      "state": "done"}), message="late violation handled")
+    wait_for(lambda: claims.find_one({"_id": f"on_attendance_violation:{late_event['id']}"}),
+             message="late violation handled")
     month = wait_for(lambda: (a := account(rpc, "W1", 11))["penalty_count"] == 1 and a,
                      message="only the marker booked")
     # Booked-then-reversed is allowed when the two race; only the marker stands.
@@ -185,30 +185,45 @@ def test_the_month_start_sweep_publishes_each_unit_once(penalties, event_tap):
     assert [p["employee_id"] for p in document["units"][0]["people"]] == ["W1"]
 
 
-def test_a_decision_repeated_after_a_crash_books_its_reversal(penalties, zhidu_config,
-                                                              event_tap):
+def test_a_decision_that_fails_midway_leaves_nothing_and_its_retry_books_once(
+        penalties, zhidu_config, event_tap, monkeypatch):
     rpc = penalties
     [entry] = rpc.penalties.record_penalty({
         "employee_id": "W1", "domain": "dormitory", "code": "D16", "incident_id": "x9",
         "at": "2026-11-03T21:00", "actor": HR})["entries"]
     rpc.penalties.appeal({"entry_id": entry["entry_id"], "reason": "not me",
                           "actor": {"id": "W1", "role": "staff"}})
-    # The GM's first attempt recorded the decision and died before the reversal.
-    from penalties.store import PenaltiesStore
-    from zhidu.times import utcnow
+    # The GM's first attempt dies after its reversal is written: the decision,
+    # the reversal and its event are one unit, so none of them stays.
+    from penalties.ledger_writer import LedgerWriter
 
-    store = PenaltiesStore(service_db(zhidu_config, "penalties"))
-    stored = store.entry(entry["entry_id"])
-    assert store.set_appeal(entry["entry_id"], {
-        **stored["appeal"], "status": "upheld", "decided_by": {"id": "GM", "role": "gm"},
-        "decided_at": utcnow(), "decision_note": None}, "pending")
-    assert account(rpc, "W1", 11)["penalty_count"] == 1
+    reverse = LedgerWriter.reverse
+
+    def reverse_then_die(self, reversals):
+        reverse(self, reversals)
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(LedgerWriter, "reverse", reverse_then_die)
+    decision = {"entry_id": entry["entry_id"], "upheld": True,
+                "actor": {"id": "GM", "role": "gm"}}
+    with pytest.raises(RemoteError):
+        rpc.penalties.decide_appeal(decision)
+    db = service_db(zhidu_config, "penalties")
+    assert db.entries.find_one({"_id": entry["entry_id"]})["appeal"]["status"] == "pending"
+    assert db.entries.count_documents({"reverses": entry["entry_id"]}) == 0
+    assert db.outbox.count_documents({"envelope.type": "penalties.penalty_reversed"}) == 0
+
+    monkeypatch.setattr(LedgerWriter, "reverse", reverse)
     with event_tap("penalties") as tap:
-        again = rpc.penalties.decide_appeal({"entry_id": entry["entry_id"], "upheld": True,
-                                             "actor": {"id": "GM", "role": "gm"}})
+        decided = rpc.penalties.decide_appeal(decision)
+        # Asked again after a time-out: the decision as taken, nothing booked twice.
+        again = rpc.penalties.decide_appeal(decision)
         [event] = tap.wait("penalties.penalty_reversed")
-    assert [r["reverses"] for r in again["reversals"]] == [entry["entry_id"]]
+    assert [r["reverses"] for r in decided["reversals"]] == [entry["entry_id"]]
+    assert again["reversals"] == decided["reversals"]
+    assert again["entry"]["appeal"] == decided["entry"]["appeal"]
     assert event["data"]["reverses"] == entry["entry_id"]
+    assert db.entries.count_documents({"reverses": entry["entry_id"]}) == 1
     assert account(rpc, "W1", 11)["penalty_count"] == 0
 
 
@@ -227,8 +242,8 @@ def test_an_older_directory_event_never_overwrites_a_newer_copy(penalties, zhidu
     wait_for(lambda: people.find_one({"_id": "W7"}), message="W7 copied")
     publish_event(zhidu_config["AMQP_URI"], older)
     claims = service_db(zhidu_config, "penalties").processed_events
-    wait_for(lambda: claims.find_one({"_id": f"on_employee_upserted:{older['id']}",
-                                      "state": "done"}), message="older event handled")
+    wait_for(lambda: claims.find_one({"_id": f"remember_person:{older['id']}"}),
+             message="older event handled")
     assert people.find_one({"_id": "W7"})["monthly_wage_yuan"] == 5000
 
 

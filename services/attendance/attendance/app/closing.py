@@ -6,9 +6,12 @@ evaluation by fingerprint, and only changed employee-days are booked:
 new violations and absences recorded, vanished ones withdrawn (an emergency
 leave approved after the day closed, a clock-out the clerk added).
 
-The stored evaluation is written *last*: it is the checkpoint. If the
-process dies after booking and before saving it, the next run sees the day
-as changed again and books the same keys, which the store absorbs.
+A day is closed in units of a few dozen people: each unit reads its people's
+clocks, leave, incidents and last evaluations, and commits their bookings,
+events and new evaluations together. A day of thousands never holds one long
+transaction, and a close that dies half-way leaves whole batches done and the
+rest untouched; running it again books only what is missing. Inside a unit
+already running (a leave decision re-closing its days) the batches join it.
 """
 from __future__ import annotations
 
@@ -19,9 +22,15 @@ from datetime import date, timedelta
 from zhidu.operations import jsonable
 from zhidu.times import local_date, utcnow
 
-from .absence import absence_cause, absence_record
-from .clocking import evaluate_day, reconcile
-from .shifts import shift_from_dict, shift_instants
+from ..absence import absence_cause, absence_record
+from ..clocking import evaluate_day, reconcile
+from ..shifts import shift_from_dict, shift_instants
+from .booking import Booker
+
+# People per unit: small enough for a short transaction, large enough that the
+# four reads of a batch are shared by many people.
+PEOPLE_PER_UNIT = 50
+TOTALS = ("violations_booked", "violations_withdrawn", "absences_recorded", "changed")
 
 
 def fingerprint(evaluation: dict) -> str:
@@ -30,8 +39,9 @@ def fingerprint(evaluation: dict) -> str:
 
 
 class DayCloser:
-    def __init__(self, store, booker, rules):
-        self.store, self.booker, self.rules = store, booker, rules
+    def __init__(self, work):
+        self.work, self.store, self.rules = work, work.store, work.rules
+        self.booker = Booker(work)
 
     def shifts(self) -> dict:
         return {s["code"]: shift_from_dict(s) for s in self.store.shifts()}
@@ -63,8 +73,7 @@ class DayCloser:
         A shift still running (or not begun) at ``at`` is listed as ``open``
         rather than judged: no clock-in yet is not an absence yet.
         """
-        policy, tz, store = self.rules.attendance, self.rules.tz, self.store
-        day_s = day.isoformat()
+        tz = self.rules.tz
         shifts = self.shifts()
         entries, still_open = [], []
         for entry in self.entries(day, employee_ids):
@@ -75,12 +84,22 @@ class DayCloser:
                 still_open.append(entry["employee_id"])
             else:
                 entries.append(entry)
-        summary = {"date": day_s, "evaluations": [], "violations_booked": 0,
-                   "violations_withdrawn": 0, "absences_recorded": 0, "changed": 0,
+        summary = {"date": day.isoformat(), "evaluations": [], **dict.fromkeys(TOTALS, 0),
                    "open": sorted(still_open)}
-        if not entries:
-            return summary
-        ids = [e["employee_id"] for e in entries] if employee_ids is not None else None
+        entries.sort(key=lambda e: e["employee_id"])
+        for first in range(0, len(entries), PEOPLE_PER_UNIT):
+            batch = entries[first:first + PEOPLE_PER_UNIT]
+            done = self.work.unit(lambda batch=batch: self._close(day, shifts, batch))
+            summary["evaluations"] += done["evaluations"]
+            for total in TOTALS:
+                summary[total] += done[total]
+        return summary
+
+    def _close(self, day: date, shifts: dict, entries: list[dict]) -> dict:
+        """One unit: judge these people's day and book what changed."""
+        policy, tz, store = self.rules.attendance, self.rules.tz, self.store
+        day_s = day.isoformat()
+        ids = [e["employee_id"] for e in entries]
         spans = [shift_instants(day, shifts[e["shift_code"]], tz) for e in entries]
         clocking = policy.clocking
         clocks = store.clocks_between(
@@ -91,7 +110,7 @@ class DayCloser:
         previous = store.evaluations_on(day_s, ids)
 
         results, changed = [], []
-        for entry in sorted(entries, key=lambda e: e["employee_id"]):
+        for entry in entries:
             emp = entry["employee_id"]
             result = evaluate_day(employee_id=emp, roster_date=day,
                                   shift=shifts[entry["shift_code"]],
@@ -118,11 +137,10 @@ class DayCloser:
         reversed_ = self.booker.withdraw(withdrawn, now, "re-evaluated")
         recorded = self.booker.absences(absences)
         store.save_evaluations(changed, previous)
-        summary.update(evaluations=[{k: v for k, v in r.items() if k != "fingerprint"}
-                                    for r in results],
-                       violations_booked=len(booked), violations_withdrawn=len(reversed_),
-                       absences_recorded=len(recorded), changed=len(changed))
-        return summary
+        return {"evaluations": [{k: v for k, v in r.items() if k != "fingerprint"}
+                                for r in results],
+                "violations_booked": len(booked), "violations_withdrawn": len(reversed_),
+                "absences_recorded": len(recorded), "changed": len(changed)}
 
     def _absence(self, result: dict) -> dict:
         record = absence_record(result)

@@ -1,12 +1,11 @@
 """Violations, absences and reviews: stored once, announced once.
 
 Every record has a deterministic key (see ``violations``); the store inserts
-only what is new and these helpers emit an event for exactly what this call
-inserted, with an event id derived from the key. A replay (second
+only what is new and these helpers emit an event for exactly what this unit
+inserted, with an event id derived from the key. A replay (a second
 ``close_day``, a sweep on two replicas) therefore books and announces nothing
-twice, and even a duplicate announcement would carry the same event id.
-Each batch's events go to the outbox right after its records are stored, so
-a crash can separate a fact from its event only for one database write.
+twice. A record and its event are written in one unit of work, so neither
+exists without the other: nothing is ever announced again.
 """
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from datetime import datetime
 from zhidu.operations import jsonable
 from zhidu.times import to_iso
 
-from .absence import assess_absenteeism
+from ..absence import assess_absenteeism
 
 
 def violation_event(v: dict) -> dict:
@@ -29,31 +28,17 @@ def violation_event(v: dict) -> dict:
 
 
 class Booker:
-    def __init__(self, store, outbox, metrics, rules):
-        self.store, self.outbox, self.metrics, self.rules = store, outbox, metrics, rules
+    def __init__(self, work):
+        self.work = work
+        self.store, self.outbox, self.rules = work.store, work.outbox, work.rules
 
     def violations(self, violations: list[dict]) -> list[dict]:
-        """Store and announce; returns the ones stored by this call.
-
-        Those stored before are announced again too: the call that stored
-        them may have died before its events were kept, and their keys give
-        the repeats the same ids, which consumers drop.
-        """
+        """Store and announce those not stored yet; returns them."""
         new = self.store.insert_new_violations(violations)
         for v in new:
             self.outbox.emit("violation_recorded", violation_event(v), key=v["key"])
-            self.metrics["violations"].labels(v["domain"], v["code"]).inc()
-        fresh = {v["key"] for v in new}
-        self.reannounce([v for v in violations if v["key"] not in fresh])
+            self.work.tally.inc("violations", v["domain"], v["code"])
         return new
-
-    def reannounce(self, violations: list[dict]) -> None:
-        """Announce again stored violations; withdrawn ones stay withdrawn."""
-        live = self.store.live_violation_keys([v["key"] for v in violations])
-        for v in violations:
-            if v["key"] in live:
-                self.outbox.emit("violation_recorded", violation_event(v), key=v["key"])
-        self.outbox.persist()
 
     def withdraw(self, violations: list[dict], at: datetime, reason: str) -> list[dict]:
         """Reverse violations a re-evaluation no longer finds (e.g. leave approved later)."""
@@ -65,14 +50,13 @@ class Booker:
                                                              reason=reason),
                                  key=f"{v['key']}:withdrawn")
                 done.append(record)
-        self.outbox.persist()
         return done
 
     def absences(self, records: list[dict]) -> list[dict]:
         """Store new absence days, announce them, judge each person's total."""
         new = self.store.insert_new_absences(records)
         for record in new:
-            self.metrics["absences"].inc()
+            self.work.tally.inc("absences")
             standing = self.absenteeism(record["employee_id"], record["date"])
             self.outbox.emit("absence_recorded", {
                 "employee_id": record["employee_id"], "date": record["date"],
@@ -81,7 +65,6 @@ class Booker:
                            else "absenteeism")}, key=record["key"])
             if standing["dismissal_review_required"]:
                 self.dismissal_review(standing)
-        self.outbox.persist()
         return new
 
     def absenteeism(self, employee_id: str, as_of) -> dict:

@@ -1,0 +1,107 @@
+"""Shifts, rosters and the holiday roster check (002 §1)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from zhidu.domain import DomainConflict
+from zhidu.times import utcnow
+
+from ..rosters import apply_roster, entry_key, holiday_periods, holidays_lacking_roster
+from ..shifts import define_shift as plan_shift
+from ..shifts import shift_from_dict
+from .work import acting, people_asked
+
+# A department "runs shift duty" if it rostered anyone on a non-working day
+# within this many days before a holiday; day-staff departments need no
+# holiday roster.
+DUTY_LOOKBACK_DAYS = 31
+
+
+def catalog(rules) -> list[dict]:
+    return rules.attendance.catalogue.as_list() + rules.meetings.catalogue.as_list()
+
+
+def define_shift(work, payload: dict) -> dict:
+    """Define a shift once; the same definition again answers with it."""
+    shift = plan_shift(payload["code"], payload["start"], payload["end"]).as_dict()
+    if work.store.insert_shift(shift):
+        return shift
+    existing = work.store.shift(shift["code"])
+    if (existing["start"], existing["end"]) != (shift["start"], shift["end"]):
+        raise DomainConflict(f"shift {shift['code']} is already defined as "
+                             f"{existing['start']}-{existing['end']}; rostered days rely on "
+                             "it, so define a new code instead")
+    return existing
+
+
+def set_roster(work, payload: dict) -> dict:
+    """Add or change roster entries; a change to a published one needs the supervisor."""
+    store, policy = work.store, work.rules.attendance
+    at = payload["at"] or utcnow()
+    entries = [dict(e, date=e["date"].isoformat()) for e in payload["entries"]]
+    shifts = {s["code"]: shift_from_dict(s) for s in store.shifts()}
+    existing = store.roster_entries(entry_key(e["employee_id"], e["date"]) for e in entries)
+    changing = [e["employee_id"] for e in entries
+                if (old := existing.get(entry_key(e["employee_id"], e["date"])))
+                and old.get("published") and old["shift_code"] != e["shift_code"]]
+    actor = acting(work, changing, policy.roster.change_approver_role) \
+        if changing else payload["actor"]
+    plan = apply_roster(existing, entries, publish=payload["published"], actor=actor,
+                        at=at, shifts=shifts, policy=policy,
+                        reason=payload["reason"], tz=work.rules.tz)
+    store.save_roster(plan["entries"], existing, plan["changes"])
+    return {"saved": len(plan["entries"]), "unchanged": len(entries) - len(plan["entries"]),
+            "published": payload["published"], "changes": plan["changes"]}
+
+
+def get_roster(store, payload: dict) -> list[dict]:
+    return store.roster_between(payload["date_from"].isoformat(),
+                                payload["date_to"].isoformat(),
+                                employee_ids=people_asked(store, payload))
+
+
+def holiday_roster_check(work, payload: dict) -> list[dict]:
+    rules, gaps = work.rules, []
+    departments = [payload["department"]] if payload["department"] else None
+    for period in holiday_periods(payload["year"], payload["month"], rules.calendar,
+                                  rules.attendance):
+        gaps += holiday_gaps(work, payload["year"], payload["month"], period,
+                             payload["now"], departments)
+    return gaps
+
+
+def duty_departments(work, first_day: date) -> set:
+    """Departments that rostered someone on a non-working day shortly before."""
+    store = work.store
+    since = first_day - timedelta(days=DUTY_LOOKBACK_DAYS)
+    entries = store.roster_between(since.isoformat(),
+                                   (first_day - timedelta(days=1)).isoformat())
+    calendar = work.rules.calendar
+    on_duty = {e["employee_id"] for e in entries
+               if not calendar.is_working_day(date.fromisoformat(e["date"]))}
+    known = store.departments_of(on_duty)
+    return set(known.values()) | ({None} if on_duty - set(known) else set())
+
+
+def holiday_gaps(work, year: int, month: int, period: dict, now: datetime | None,
+                 departments=None) -> list[dict]:
+    """The departments whose roster leaves days of this holiday period uncovered."""
+    store, rules = work.store, work.rules
+    days = period["days_in_month"]
+    entries = store.roster_between(days[0].isoformat(), days[-1].isoformat())
+    dept_of = store.departments_of({e["employee_id"] for e in entries})
+    if departments is None:
+        departments = duty_departments(work, period["first_day"])
+    # One pass to group, not one scan of every entry per department.
+    by_department: dict = {}
+    for e in entries:
+        by_department.setdefault(dept_of.get(e["employee_id"]), []).append(e)
+    gaps = []
+    for department in sorted(departments, key=str):
+        mine = by_department.get(department, [])
+        for gap in holidays_lacking_roster(year, month, mine, rules.calendar, rules.attendance,
+                                           now=now):
+            if gap["holiday"] == period["holiday"] and \
+                    gap["first_day"] == period["first_day"].isoformat():
+                gaps.append(dict(gap, department=department))
+    return gaps

@@ -1,0 +1,132 @@
+"""What leaves the building, as a nameko dependency: the senders, the webhook
+subscribers, and the sends an event's unit decided — started once it committed.
+
+An event handler runs as a unit of work the driver may re-run; only the run
+that committed returns, so the handler returns what it stored
+(:class:`~notifications.dispatch.Notified`) and this provider, seeing the
+worker finish without error, hands it to the courier on a thread of its own.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from weakref import WeakKeyDictionary
+
+from nameko.extensions import DependencyProvider
+from zhidu.metrics import Metrics
+from zhidu.mongo import Mongo
+from zhidu.rulebook import RuleBook
+
+from .channels import Senders
+from .dispatch import Courier, Notified
+
+log = logging.getLogger(__name__)
+
+
+class Subscribers:
+    """The active webhook subscriptions, read once per ``ttl`` seconds, not per event.
+
+    A change made through this process is seen at once (it forgets the list
+    when the change's unit runs, and again once it committed); a change made
+    through another process, within ``ttl``. A removed subscription reached
+    in between gets a delivery that fails for good without being sent: the
+    secret is read afresh for every send.
+    """
+
+    def __init__(self, read, ttl: float, clock=time.monotonic):
+        self.read = read
+        self.ttl = ttl
+        self.clock = clock
+        self.cached: tuple[float, list[dict]] | None = None
+        self.generation = 0
+
+    def matching(self, event_type: str) -> list[dict]:
+        source = event_type.split(".", 1)[0]
+        wanted = {event_type, f"{source}.*", "*"}
+        return [sub for sub in self.active() if wanted & set(sub["event_types"])]
+
+    def active(self) -> list[dict]:
+        now = self.clock()
+        if self.cached is not None and self.cached[0] > now:
+            return self.cached[1]
+        generation = self.generation
+        found = self.read()
+        # A change forgotten while this read was under way may not be in it.
+        if generation == self.generation and self.ttl > 0:
+            self.cached = (now + self.ttl, found)
+        return found
+
+    def forget(self) -> None:
+        self.generation += 1
+        self.cached = None
+
+
+class Dispatch:
+    """One worker's view of the outbound side."""
+
+    def __init__(self, provider: Outbound, worker_ctx):
+        self.provider = provider
+        self.worker_ctx = worker_ctx
+
+    @property
+    def courier(self) -> Courier:
+        return self.provider.courier
+
+    def subscribers(self, event_type: str) -> list[dict]:
+        return self.provider.subscribers.matching(event_type)
+
+    def subscriptions_changed(self) -> None:
+        self.provider.changed[self.worker_ctx] = True
+        self.provider.subscribers.forget()
+
+
+class Outbound(DependencyProvider):
+    def setup(self):
+        self.changed = WeakKeyDictionary()
+
+    def start(self):
+        rules = self._sibling(RuleBook).rules
+        store = self._sibling(Mongo).store
+        self.metrics = self._sibling(Metrics)
+        self.senders = Senders(rules.settings, rules.policy.smtp_timeout,
+                               rules.policy.http_timeout)
+        self.subscribers = Subscribers(store.active_subscriptions,
+                                       rules.policy.subscribers_cache_seconds)
+        attempts = self.metrics["attempts"]
+        self.courier = Courier(store, self.senders, rules.policy,
+                               lambda channel, state: attempts.labels(channel, state).inc())
+
+    def stop(self):
+        senders = getattr(self, "senders", None)
+        if senders is not None:
+            senders.close()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return Dispatch(self, worker_ctx)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        changed = self.changed.pop(worker_ctx, False)
+        if exc_info is not None:
+            return
+        if changed:
+            self.subscribers.forget()
+        if isinstance(result, Notified):
+            if result.items:
+                self.metrics["notified"].labels(result.event_type).inc(len(result.items))
+            if result.outbound():
+                self.container.spawn_managed_thread(
+                    lambda: self._send(result), identifier="notifications.send_now")
+
+    def _send(self, notified: Notified) -> None:
+        try:
+            self.courier.send_now(notified)
+        except Exception:  # an error in a managed thread would kill the container
+            log.exception("immediate send failed; the sweep sends it when its lease runs out")
+
+    def _sibling(self, cls):
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, cls):
+                return dependency
+        raise LookupError(f"{type(self).__name__} needs a {cls.__name__} dependency")

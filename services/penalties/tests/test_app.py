@@ -1,0 +1,345 @@
+"""The ledger's application functions over a fake unit of work: no broker, no database."""
+import copy
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+from penalties import app
+from penalties.catalog import BUILTIN_DIR, load_catalogs
+from penalties.notices import AWAITING
+from penalties.policy import Notices, load_policy
+from penalties.rulebook import Rules
+from zhidu.domain import DomainConflict
+from zhidu.envelope import make_envelope
+from zhidu.fakes import FakeOutbox
+
+RULES = Rules(load_catalogs([BUILTIN_DIR]), load_policy())
+LINE = {"team_leader_id": "TL", "manager_id": "DM", "unit_head_id": "UH"}
+GM = {"id": "GM", "role": "gm"}
+HR = {"id": "HR", "role": "hr"}
+
+
+class FakeStore:
+    """The penalties store's methods the application functions use, in memory.
+
+    ``calls`` lists every method called, so a test can hold a flow to the
+    database round trips it costs.
+    """
+
+    def __init__(self, people=None):
+        self.people_ = {k: dict(v) for k, v in (people or {}).items()}
+        self.entries: dict[str, dict] = {}
+        self.notices_: dict[str, dict] = {}
+        self.thresholds: dict[str, dict] = {}
+        self.withdrawn: dict[str, dict] = {}
+        self.publications: set[str] = set()
+        self.counters: dict[str, dict] = {}
+        self.held_months: list[tuple] = []
+        self.calls: list[str] = []
+        self.units = 0
+
+    def __getattribute__(self, name):
+        attr = object.__getattribute__(self, name)
+        if callable(attr) and not name.startswith("_") and name != "unit":
+            object.__getattribute__(self, "calls").append(name)
+        return attr
+
+    def unit(self, body, on_retry=None):
+        self.units += 1
+        return body()
+
+    def people(self, ids):
+        return {i: copy.deepcopy(self.people_[i]) for i in ids if i in self.people_}
+
+    def claim_violation(self, incident_id):
+        before = self.withdrawn.get(incident_id)
+        if before is None:
+            self.withdrawn[incident_id] = {"withdrawn": False}
+        return before is not None and before["withdrawn"]
+
+    def mark_withdrawn(self, incident_id, reason):
+        self.withdrawn[incident_id] = {"withdrawn": True, "reason": reason}
+
+    def insert_entries(self, entries):
+        stored, added = [], []
+        for e in entries:
+            if e["entry_id"] not in self.entries:
+                self.entries[e["entry_id"]] = copy.deepcopy({**e, "booked_at": _now()})
+                added.append(copy.deepcopy(self.entries[e["entry_id"]]))
+            stored.append(copy.deepcopy(self.entries[e["entry_id"]]))
+        return stored, added
+
+    def entry(self, entry_id):
+        return copy.deepcopy(self.entries.get(entry_id))
+
+    def entries_by_id(self, entry_ids):
+        return [copy.deepcopy(self.entries[i]) for i in entry_ids if i in self.entries]
+
+    def person_entries(self, employee_id, year, month=None):
+        return [copy.deepcopy(e) for e in self.entries.values()
+                if e["employee_id"] == employee_id and e["year"] == year
+                and month in (None, e["month"])]
+
+    def month_entries(self, year, month):
+        return [copy.deepcopy(e) for e in self.entries.values()
+                if (e["year"], e["month"]) == (year, month)]
+
+    def incident_entries(self, incident_id):
+        return [copy.deepcopy(e) for e in self.entries.values()
+                if e["incident_id"] == incident_id]
+
+    def set_appeal(self, entry_id, appeal, expected_status):
+        entry = self.entries[entry_id]
+        if (entry.get("appeal") or {}).get("status", "none") != expected_status:
+            return False
+        entry["appeal"] = copy.deepcopy(appeal)
+        return True
+
+    def months_entries(self, months):
+        return [copy.deepcopy(e) for e in self.entries.values()
+                if (e["employee_id"], e["year"], e["month"]) in set(months)]
+
+    def hold_months(self, months):
+        self.held_months += months
+
+    def notice(self, notice_id):
+        return copy.deepcopy(self.notices_.get(notice_id))
+
+    def insert_notice(self, notice):
+        assert notice["notice_id"] not in self.notices_
+        self.notices_[notice["notice_id"]] = copy.deepcopy(notice)
+        return copy.deepcopy(notice)
+
+    def notices(self, *, status=None, employee_id=None, number=None, limit=100):
+        found = [n for n in self.notices_.values()
+                 if status in (None, n["status"]) and number in (None, n["number"])
+                 and (employee_id is None or employee_id in n["named"])]
+        return copy.deepcopy(sorted(found, key=lambda n: n["seq"])[:limit])
+
+    def person_month_notices(self, employee_id, year, month):
+        return copy.deepcopy(sorted(
+            (n for n in self.notices_.values() if employee_id in n["employee_ids"]
+             and (n["year"], n["month"]) == (year, month)), key=lambda n: n["seq"]))
+
+    def update_notice(self, notice_id, fields, *, status, revision=None):
+        notice = self.notices_[notice_id]
+        if notice["status"] != status or revision not in (None, notice["revision"]):
+            return False
+        notice.update(copy.deepcopy(fields))
+        return True
+
+    def withdraw_notices(self, incident_id):
+        for n in self.notices_.values():
+            if n["incident_id"] == incident_id and n["status"] == AWAITING:
+                n["status"] = "withdrawn"
+
+    def next_sequence(self, name):
+        counter = self.counters.setdefault(name, {})
+        counter["value"] = counter.get("value", 0) + 1
+        return counter["value"]
+
+    def hold_complaint_ordinals(self):
+        counter = self.counters.setdefault("notices", {})
+        counter["holds"] = counter.get("holds", 0) + 1
+
+    def raised_keys(self, employee_id):
+        return [tuple(t["key"]) for t in self.thresholds.values()
+                if t["employee_id"] == employee_id]
+
+    def touch_year(self, employee_id, year):
+        key = f"{employee_id}:{year}"
+        self.years = getattr(self, "years", {})
+        self.years[key] = self.years.get(key, 0) + 1
+
+    def record_thresholds(self, thresholds):
+        for t in thresholds:
+            assert t["threshold_id"] not in self.thresholds
+            self.thresholds[t["threshold_id"]] = copy.deepcopy(t)
+
+    def publication_announced(self, key):
+        return key in self.publications
+
+    def mark_publication(self, key):
+        self.publications.add(key)
+
+
+def _now():
+    return datetime(2026, 11, 20, 1, tzinfo=UTC)
+
+
+def violation(violation_id="V1", code="D16", employee_id="W1", source="dormitory", **extra):
+    return make_envelope(source, "violation_recorded", {
+        "violation_id": violation_id, "incident_id": "INSP-1", "employee_id": employee_id,
+        "code": code, "at": "2026-11-12T20:00:00+08:00", "building": "A",
+        "room_no": "101", **extra})
+
+
+def book_dormitory(store, outbox, envelope, rules=RULES):
+    return app.book_violation(store, outbox, rules, "dormitory", envelope,
+                              withdrawable=False, approver_role="gm")
+
+
+def manual(code, incident_id, amount=None, domain="confidentiality", at="2026-11-20T10:00"):
+    return {"employee_id": "W1", "domain": domain, "code": code, "codes": None,
+            "incident_id": incident_id, "at": datetime.fromisoformat(at).replace(tzinfo=UTC),
+            "points": None, "amount_yuan": amount, "note": None, "actor": HR}
+
+
+def test_a_dormitory_violation_costs_one_read_and_one_write_of_the_ledger():
+    store, outbox = FakeStore({"R1": {"manager_id": "M1"}}), FakeOutbox("penalties")
+    [entry] = book_dormitory(store, outbox, violation(employee_id="R1"))
+    assert (entry["code"], entry["points"], entry["amount_yuan"]) == ("D16", 3, 30)
+    assert entry["note"] == "A-101" and entry["source"] == "dormitory.violation_recorded"
+    # The person (wage, reporting line), then the entry: no withdrawal record
+    # (the dormitory never withdraws), no month (no wage, no ceiling), no
+    # threshold (no dormitory entry moves one).
+    assert store.calls == ["people", "insert_entries"]
+    assert [e["entry_id"] for e in outbox.of_type("penalty_issued")] == [entry["entry_id"]]
+
+
+def test_with_a_wage_the_booking_deducts_up_to_the_ceiling_and_holds_the_month():
+    store = FakeStore({"W1": {"monthly_wage_yuan": 3000, **LINE}})  # ceiling 600
+    outbox = FakeOutbox("penalties")
+    app.record_penalty(store, outbox, RULES, manual("P01", "leak-1", 590))
+    store.calls.clear()
+    [entry] = book_dormitory(store, outbox, violation())
+    assert (entry["amount_yuan"], entry["deducted_yuan"], entry["capped_yuan"]) == (30, 10, 20)
+    assert store.calls == ["people", "months_entries", "hold_months", "insert_entries"]
+    assert store.held_months[-1] == ("W1", 2026, 11)
+    # The month is at its ceiling: nothing more is deducted, so nothing to hold.
+    store.calls.clear()
+    [entry] = book_dormitory(store, outbox, violation("V2"))
+    assert (entry["deducted_yuan"], entry["capped_yuan"]) == (0, 30)
+    assert store.calls == ["people", "months_entries", "insert_entries"]
+
+
+def test_an_attendance_withdrawal_before_or_after_its_violation_leaves_nothing_standing():
+    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+
+    def absence(violation_id):
+        return violation(violation_id, code="A04", source="attendance", points=10,
+                         domain="attendance", detail={})
+
+    def book(envelope):
+        return app.book_violation(store, outbox, RULES, "attendance", envelope,
+                                  withdrawable=True, approver_role="gm")
+
+    booked = book(absence("A-1"))
+    assert booked and store.withdrawn["A-1"] == {"withdrawn": False}
+    app.withdraw_violation(store, outbox, RULES, {"violation_id": "A-1", "reason": "leave"})
+    [reversal] = outbox.of_type("penalty_reversed")
+    assert reversal["reverses"] == booked[0]["entry_id"]
+    # The withdrawal overtook its violation: the booking finds it and stops.
+    app.withdraw_violation(store, outbox, RULES, {"violation_id": "A-2", "reason": "leave"})
+    assert book(absence("A-2")) == []
+    assert {e["incident_id"] for e in store.entries.values()} == {"A-1"}
+
+
+def test_an_upheld_appeal_reverses_the_entry_once_and_a_repeat_returns_it_as_taken():
+    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+    [entry] = app.record_penalty(store, outbox, RULES, manual(
+        "D16", "x1", domain="dormitory"))["entries"]
+    filed = app.appeal(store, {"entry_id": entry["entry_id"], "reason": "not me", "at": None,
+                               "actor": {"id": "W1", "role": "staff"}})
+    assert filed["appeal"]["status"] == "pending"
+    decision = {"entry_id": entry["entry_id"], "upheld": True, "actor": GM, "at": None,
+                "note": None}
+    decided = app.decide_appeal(store, outbox, RULES, decision)
+    assert decided["entry"]["appeal"]["status"] == "upheld"
+    assert [r["reverses"] for r in decided["reversals"]] == [entry["entry_id"]]
+    again = app.decide_appeal(store, outbox, RULES, decision)
+    assert again["reversals"] == decided["reversals"]
+    assert len(outbox.of_type("penalty_reversed")) == 1 and len(store.entries) == 2
+    with pytest.raises(DomainConflict, match="final"):
+        app.decide_appeal(store, outbox, RULES, {**decision, "upheld": False})
+
+
+def liability(number, employee_ids=("W1",), at="2026-11-13T12:00:00+08:00"):
+    return make_envelope("complaints", "liability_determined", {
+        "number": number, "employee_ids": list(employee_ids), "fine_yuan": 500,
+        "attitude": None, "at": at}, actor={"id": "GMO", "role": "gm_office"})
+
+
+def decide(store, outbox, notice, approve, revision=None):
+    return app.decide_notice(store, outbox, RULES, {
+        "notice_id": notice["notice_id"], "approve": approve, "actor": GM, "at": None,
+        "note": None, "revision": revision})
+
+
+def test_a_notice_books_only_when_approved_and_a_repeat_books_nothing_twice_001_s1_12_2():
+    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+    app.determine_liability(store, outbox, RULES, liability("2611-0001"), approver_role="gm")
+    [notice] = store.notices()
+    assert store.entries == {} and outbox.of_type("penalty_issued") == []
+    [announced] = outbox.of_type("notice_awaiting_approval")
+    assert (announced["amount_yuan_total"], announced["points_total"]) == (550, 5)
+    decided = decide(store, outbox, notice, approve=True)
+    assert decided["notice"]["status"] == "approved" and decided["notice"]["booked_at"]
+    assert [e["entry_id"] for e in decided["entries"]] == \
+        [e["entry_id"] for e in notice["entries"]]
+    assert all(e["approved_by"] == GM for e in decided["entries"])
+    again = decide(store, outbox, notice, approve=True)
+    assert again["entries"] == decided["entries"]
+    assert len(outbox.of_type("penalty_issued")) == 2
+    assert len(outbox.of_type("notice_decided")) == 1
+    with pytest.raises(DomainConflict, match="final"):
+        decide(store, outbox, notice, approve=False)
+
+
+def test_a_rejection_recounts_the_months_later_notices_004_s2_2():
+    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+    for number in ("2611-0001", "2611-0002"):
+        app.determine_liability(store, outbox, RULES, liability(number), approver_role="gm")
+    first, second = store.notices()
+    assert {(e["employee_id"], e["code"]): e["points"] for e in second["entries"]} == {
+        ("W1", "C01"): 0, ("W1", "Q01"): 10, ("TL", "Q02"): 3}
+    decided = decide(store, outbox, first, approve=False)
+    assert decided["entries"] == [] and store.entries == {}
+    redrafted = store.notice(second["notice_id"])
+    assert redrafted["revision"] == 2 and redrafted["points_total"] == 5
+    assert [n["revision"] for n in outbox.of_type("notice_awaiting_approval")] == [1, 1, 2]
+    # The recount wrote the counter that drafting writes: a draft racing it conflicts.
+    assert store.counters["notices"]["holds"] == 1
+    with pytest.raises(DomainConflict, match="redrafted"):
+        decide(store, outbox, second, approve=True, revision=1)
+
+
+def test_a_threshold_is_raised_with_its_event_once():
+    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+    for i in range(5):
+        app.record_penalty(store, outbox, RULES, manual(
+            "M01", f"meeting-{i}", domain="meeting", at=f"2026-0{i + 2}-10T09:05"))
+    [event] = outbox.of_type("threshold_reached")
+    assert (event["kind"], event["year"]) == ("award_ineligible", 2026)
+    assert list(store.thresholds) == ["W1:award_ineligible:2026"]
+
+
+def test_the_sweep_announces_each_unit_in_a_unit_of_its_own_once():
+    people = {"W1": {"unit": "north", "unit_head_id": "UH"},
+              "W2": {"unit": "south", "unit_head_id": "UH2"}}
+    store, outbox = FakeStore(people), FakeOutbox("penalties")
+    for who in ("W1", "W2"):
+        app.record_penalty(store, outbox, RULES, {**manual(
+            "D16", f"oct-{who}", domain="dormitory", at="2026-10-20T21:00"),
+            "employee_id": who})
+    store.publications.add("2026-11:south")  # announced before a sweep was cut short
+    units = store.units
+    now = datetime(2026, 11, 2, 0, 5, tzinfo=UTC)
+    assert app.sweep(store, outbox, now, 2) == {"announced": ["north"]}
+    [published] = outbox.of_type("publication_issued")
+    assert (published["unit"], published["unit_head_id"], published["covers"]) == (
+        "north", "UH", "2026-10")
+    assert store.units - units == 3  # north, south (found done), the month's mark
+    assert app.sweep(store, outbox, now, 2) == {"announced": []}
+    assert outbox.persisted == len(outbox.envelopes)
+
+
+def test_a_deployment_may_hold_dormitory_violations_for_a_notice():
+    rules = dataclasses.replace(RULES, policy=dataclasses.replace(
+        RULES.policy, notices=Notices(("complaint", "dormitory"))))
+    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+    assert book_dormitory(store, outbox, violation(), rules) == []
+    [notice] = store.notices()
+    assert (notice["domain"], notice["incident_id"], notice["status"]) == (
+        "dormitory", "V1", AWAITING)
+    assert store.entries == {} and len(outbox.of_type("notice_awaiting_approval")) == 1
