@@ -8,12 +8,12 @@ export AMQP_URI
 SERVICE_DIRS := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint bench broker tools venv clean docs
+.PHONY: run test unit integration lint bench broker tools browser venv clean docs
 
 run: venv broker ## the whole suite on its embedded defaults (Ctrl-C stops it)
 	$(BIN)/zhidu run
 
-test: venv broker tools ## install what the tests need, then unit + integration tests
+test: venv broker tools browser ## install what the tests need, then unit + integration tests
 	$(BIN)/ruff check shared services tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	@if [ -d deploy/prometheus/tests ]; then \
@@ -65,6 +65,16 @@ tools:
 		apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+# Debian's Chromium for the console's end-to-end tests, which drive it
+# headless through Playwright (its driver ships in the wheel; Playwright's own
+# browser download is never used), and a Chinese font for its screenshots.
+browser:
+	@if ! command -v chromium >/dev/null || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
+		echo "installing chromium"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
 	fi
 
 clean:

@@ -1,0 +1,1 @@
+"""One module per part of the console; each function renders one page or takes one step."""
