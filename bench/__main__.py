@@ -81,7 +81,7 @@ def main() -> int:
         show("inspection → penalty → inbox chain (steady load, then a flood)",
              results["chain"])
 
-        for name in ("auth", "attendance_burst", "complaints_sweep"):
+        for name in ("auth", "attendance_burst", "complaints_sweep", "console", "footprint"):
             try:
                 module = __import__(f"bench.{name}", fromlist=["run"])
             except ImportError:
