@@ -8,7 +8,7 @@ export AMQP_URI
 SERVICE_DIRS := $(sort $(dir $(wildcard services/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint bench broker tools browser venv clean docs
+.PHONY: run test unit integration lint bench broker tools browser venv clean docs fuzz
 
 run: venv broker ## the whole suite on its embedded defaults (Ctrl-C stops it)
 	$(BIN)/zhidu run
@@ -30,6 +30,10 @@ lint: venv
 
 bench: venv broker ## throughput and latency figures, with the raw ceilings beside them
 	$(BIN)/python -m bench
+
+fuzz: venv broker ## the fuzzer at length, and a valid request's p99 while it runs
+	ZHIDU_FUZZ_EXAMPLES=$${ZHIDU_FUZZ_EXAMPLES:-100} ZHIDU_FUZZ_LOAD=1 \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
 
 venv: $(STAMP)
 

@@ -28,6 +28,14 @@ DEFAULT_POLICY = Path(__file__).with_name("calendar.yaml")
 # Beyond this many days a walk is a configuration error (a calendar with no
 # working days at all), not a deadline.
 MAX_WALK_DAYS = 3660
+# The longest span counted day by day (about 41 years: every time the edge
+# accepts, 2000-01-01 to a year ahead, fits). Anything longer is refused
+# rather than walked, so no input can hold a worker for long.
+MAX_SPAN_DAYS = 15000
+
+
+class CalendarRangeError(ValueError):
+    """A calendar computation reaching further than any real deadline can."""
 
 
 def _hm(text: str) -> time:
@@ -63,9 +71,21 @@ class WorkingCalendar:
     extra_closures: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
     _warned_years: set = field(default_factory=set, repr=False)
+    _years: dict = field(default_factory=dict, repr=False)
 
     # -- days ---------------------------------------------------------------
     def is_working_day(self, day: date) -> bool:
+        # The package's lookup costs tens of microseconds a day; counting a
+        # long span day by day would take seconds without this per-year table.
+        year = self._years.get(day.year)
+        if year is None:
+            first = date(day.year, 1, 1)
+            year = self._years[day.year] = [
+                self._is_working_day(date.fromordinal(first.toordinal() + offset))
+                for offset in range((date(day.year, 12, 31) - first).days + 1)]
+        return year[day.timetuple().tm_yday - 1]
+
+    def _is_working_day(self, day: date) -> bool:
         if day in self.extra_closures:
             return False
         if day in self.extra_workdays:
@@ -97,6 +117,7 @@ class WorkingCalendar:
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days in [start, end)."""
+        _check_span(start, end)
         count, current = 0, start
         while current < end:
             count += self.is_working_day(current)
@@ -136,6 +157,8 @@ class WorkingCalendar:
 
         Outside working hours, counting starts at the next opening (rules §1).
         """
+        if days > MAX_WALK_DAYS:
+            raise CalendarRangeError(f"{days} working days is beyond the calendar's reach")
         start = self.next_opening(moment, department).astimezone(self.tz)
         day = start.date()
         for _ in range(days):
@@ -177,6 +200,7 @@ class WorkingCalendar:
         total = 0.0
         day = start.astimezone(self.tz).date()
         last = end.astimezone(self.tz).date()
+        _check_span(day, last)
         while day <= last:
             if self.is_working_day(day):
                 opens, closes = self._window(day, hours)
@@ -188,6 +212,12 @@ class WorkingCalendar:
 
     def working_day_seconds(self, department: str | None = None) -> float:
         return self.hours_for(department).seconds
+
+
+def _check_span(start: date, end: date) -> None:
+    if (end - start).days > MAX_SPAN_DAYS:
+        raise CalendarRangeError(f"{start} to {end} is beyond the calendar's reach "
+                                 f"({MAX_SPAN_DAYS} days)")
 
 
 def _hours(value, where: str) -> Hours:

@@ -43,6 +43,30 @@ DEFAULTS = {
     "ZHIDU_IDENTITY_CACHE_SECONDS": "5",
     "ZHIDU_LOGIN_MAX_FAILURES": "5",
     "ZHIDU_LOGIN_WINDOW_SECONDS": "900",
+    # The window every time a caller sends must fall in: from ZHIDU_TIME_MIN to
+    # this many days after now. Anything outside is a typo or an attack, and
+    # would otherwise reach calendar arithmetic and other services' handlers.
+    "ZHIDU_TIME_MIN": "2000-01-01",
+    "ZHIDU_TIME_MAX_AHEAD_DAYS": "366",
+    # How far in the future an ``at`` (when something happened) may lie: a
+    # naive local time sent from a device set to another zone can read up to a
+    # day ahead of ours, and clocks drift; more than that is not a happening.
+    "ZHIDU_AT_TOLERANCE_SECONDS": "86400",
+    # The HTTP edge (shared/zhidu/service.py).
+    "ZHIDU_MAX_BODY_BYTES": "1048576",
+    "ZHIDU_MAX_JSON_DEPTH": "32",
+    "ZHIDU_MAX_JSON_KEYS": "10000",
+    # Host headers a service answers ("*" answers any); the service's own name
+    # is always allowed, so containers reach each other by it.
+    "ZHIDU_ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]",
+    # The address a service listens on. `zhidu run` makes it 127.0.0.1 unless
+    # set, so a developer's machine does not offer the suite to its network; a
+    # container (`zhidu serve`) listens on every interface unless set.
+    "ZHIDU_BIND_ADDRESS": "",
+    # Consumers check each event's data against its source's published schema:
+    # "bounds" its limits (numbers, lengths, the time window), "types" also
+    # types and enums, "strict" also the required fields, "off" trusts it.
+    "ZHIDU_EVENT_VALIDATION": "bounds",
 }
 
 

@@ -117,6 +117,8 @@ def main(argv=None) -> int:
 
     ensure_broker(setting(None, "AMQP_URI"))
     env = dict(os.environ)
+    # On a developer's machine the suite answers this machine only, unless told.
+    env["ZHIDU_BIND_ADDRESS"] = os.environ.get("ZHIDU_BIND_ADDRESS") or "127.0.0.1"
     infrastructure = []
     if not os.environ.get("MONGO_URI"):
         port = int(os.environ.get("ZHIDU_EMBEDDED_MONGO_PORT", EMBEDDED_MONGO_PORT))
@@ -134,7 +136,7 @@ def main(argv=None) -> int:
     services = []
     for name in chosen:
         plugin = plugins[name]
-        print(f"starting {name} on :{plugin.port}", flush=True)
+        print(f"starting {name} on {env['ZHIDU_BIND_ADDRESS']}:{plugin.port}", flush=True)
         services.append(subprocess.Popen(
             [sys.executable, "-m", "zhidu.serve", name], env=env, start_new_session=True))
 

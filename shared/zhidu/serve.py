@@ -1,8 +1,8 @@
 """Run one service in this process: ``python -m zhidu.serve <name>``.
 
 Equivalent to ``nameko run`` with the suite's configuration taken from the
-environment, and the service's own HTTP port unless WEB_SERVER_ADDRESS says
-otherwise.
+environment, and the service's own HTTP port on ``ZHIDU_BIND_ADDRESS`` (every
+interface when unset) unless WEB_SERVER_ADDRESS says otherwise.
 """
 import eventlet
 
@@ -19,9 +19,12 @@ from .plugins import load  # noqa: E402
 
 
 def service_config(plugin) -> dict:
+    bind = setting(None, "ZHIDU_BIND_ADDRESS") or "0.0.0.0"
+    if ":" in bind and not bind.startswith("["):
+        bind = f"[{bind}]"  # an IPv6 address, written as a URL host
     config = {"AMQP_URI": setting(None, "AMQP_URI"),
               "WEB_SERVER_ADDRESS": os.environ.get("WEB_SERVER_ADDRESS")
-              or f"0.0.0.0:{plugin.port}"}
+              or f"{bind}:{plugin.port}"}
     for key, value in os.environ.items():
         if key.startswith("ZHIDU_") or key in ("MONGO_URI",):
             config[key] = value

@@ -7,7 +7,7 @@ field-named ``ValidationError``.
 """
 from marshmallow import ValidationError as MarshmallowError
 from marshmallow import fields, post_load, pre_load, validate, validates_schema
-from zhidu.schemas import Day, Payload, Time, actor_field
+from zhidu.schemas import MAX_YUAN, Day, Payload, Time, actor_field
 
 NUMBER = validate.Regexp(r"^\d{4}-\d{4,}$", error="expected YYMM-NNNN")
 ID = validate.Length(min=1, max=64)
@@ -63,18 +63,18 @@ class File(Payload):
     complainant = fields.Nested(Complainant, required=True)
     subject = fields.String(required=True, validate=NAME)
     description = fields.String(required=True, validate=TEXT)
-    occurred_at = _optional(Time)
+    occurred_at = _optional(Time, happened=True)
     occurred_place = _optional(fields.String, validate=NAME)
     demand = _optional(fields.String, validate=TEXT,
                        metadata={"description": "what the customer asks for"})
-    received_at = Time(required=True)
+    received_at = Time(required=True, happened=True)
     target_department = _optional(fields.String, validate=ID)
     target_employee_id = _optional(fields.String, validate=ID)
     order = _optional(fields.Nested, Order)
     major = _optional(fields.Boolean)
     major_reason = _optional(fields.String)
     households_affected = _optional(fields.Integer, strict=True,
-                                    validate=validate.Range(min=0))
+                                    validate=validate.Range(min=0, max=1_000_000))
     request_id = _optional(fields.String, validate=ID)
     actor = actor_field()
 
@@ -111,7 +111,8 @@ class SubmitReport(Command):
 
 class ProposeRemedy(Command):
     remedy = fields.String(required=True, validate=TEXT)
-    amount_yuan = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    amount_yuan = fields.Integer(required=True, strict=True,
+                                 validate=validate.Range(min=0, max=MAX_YUAN))
 
 
 class Resolve(Command):
@@ -130,7 +131,8 @@ class Pause(Command):
 class DetermineLiability(Command):
     department = fields.String(required=True, validate=ID)
     employee_ids = fields.List(fields.String(validate=ID), required=True)
-    fine_yuan = _optional(fields.Integer, strict=True)
+    fine_yuan = _optional(fields.Integer, strict=True,
+                          validate=validate.Range(min=0, max=MAX_YUAN))
     attitude = _optional(fields.String, metadata={"description": "attitude or abuse"})
     party = _optional(fields.String, metadata={
         "description": "company (default), supplier or none; supplier is not penalised"})

@@ -1,5 +1,5 @@
 from marshmallow import fields, validate
-from zhidu.schemas import Day, Payload, Time, actor_field
+from zhidu.schemas import MAX_YUAN, Day, Payload, Time, actor_field
 
 ID = validate.Length(min=1, max=64)
 
@@ -20,8 +20,8 @@ class Employee(Payload):
     phone = fields.String(load_default=None, allow_none=True,
                           validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
     monthly_wage_yuan = fields.Integer(load_default=None, allow_none=True,
-                                       validate=validate.Range(min=0))
-    hired_on = Day(load_default=None, allow_none=True)
+                                       validate=validate.Range(min=0, max=MAX_YUAN))
+    hired_on = Day(load_default=None, allow_none=True, earliest="1950-01-01")
 
 
 class UpsertEmployee(Employee):

@@ -5,7 +5,7 @@ by the domain, not here: the catalogue is configuration, these are code.
 """
 from marshmallow import EXCLUDE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as MarshmallowError
-from zhidu.schemas import Payload, Time, actor_field
+from zhidu.schemas import MAX_YUAN, Payload, Time, actor_field
 
 ID = validate.Length(min=1, max=64)
 # Building and room number are path segments of the REST API: no slashes.
@@ -86,7 +86,7 @@ class RevokeAccommodation(Payload):
     note = fields.String(load_default=None, allow_none=True,
                          validate=validate.Length(max=500))
     damage_cost_yuan = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                      validate=validate.Range(min=0))
+                                      validate=validate.Range(min=0, max=MAX_YUAN))
     request_id = _request_id()
     actor = actor_field()
 

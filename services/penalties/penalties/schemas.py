@@ -1,5 +1,5 @@
 from marshmallow import fields, validate
-from zhidu.schemas import Payload, Time, actor_field
+from zhidu.schemas import MAX_YUAN, Payload, Time, actor_field
 
 ID = validate.Length(min=1, max=128)
 SHARES = ["individual", "team_leader", "dept_manager", "unit_head", "supervisor",
@@ -18,8 +18,10 @@ class RecordPenalty(Payload):
                         validate=validate.Length(min=1))
     incident_id = fields.String(required=True, validate=ID)
     at = Time(required=True)
-    points = fields.Float(load_default=None, allow_none=True)
-    amount_yuan = fields.Integer(load_default=None, allow_none=True)
+    points = fields.Float(load_default=None, allow_none=True,
+                          validate=validate.Range(min=-1000, max=1000))
+    amount_yuan = fields.Integer(load_default=None, allow_none=True,
+                                 validate=validate.Range(min=-MAX_YUAN, max=MAX_YUAN))
     note = fields.String(load_default=None, allow_none=True)
     request_id = fields.String(load_default=None, allow_none=True, validate=ID)
     actor = actor_field()
