@@ -31,9 +31,15 @@ import urllib.request  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
-DAY = "2026-12-01"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A week back: clock-ins, roster changes and the day's close record what has
+# happened, so none of them may lie in the future.
+_DAY = datetime.now(SHANGHAI).date() - timedelta(days=7)
+DAY = _DAY.isoformat()
 SHIFT = {"code": "BURST", "start": "08:30", "end": "16:20"}
-SHIFT_START = datetime(2026, 12, 1, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+SHIFT_START = datetime(_DAY.year, _DAY.month, _DAY.day, 8, 30, tzinfo=SHANGHAI)
+ROSTERED_AT = (SHIFT_START - timedelta(days=11)).replace(hour=9, minute=0).isoformat()
+DAY_OVER = (SHIFT_START + timedelta(days=1)).replace(hour=0, minute=0).isoformat()
 ROSTER_CHUNK = 1000
 # The roster office's and the clocking devices' service accounts (real tokens).
 SCOPES = ["attendance:rosters", "attendance:clock", "ops"]
@@ -104,7 +110,7 @@ def _prepare(amqp_uri: str, employees: list[str]) -> None:
             rpc.attendance.set_roster({
                 "entries": [{"employee_id": e, "date": DAY, "shift_code": SHIFT["code"]}
                             for e in employees[first:first + ROSTER_CHUNK]],
-                "published": True, "at": "2026-11-20T09:00:00+08:00"})
+                "published": True, "at": ROSTERED_AT})
 
 
 def _burst(amqp_uri: str, employees: list[str], window_s: float, speedup: float,
@@ -147,7 +153,7 @@ def _close_twice(amqp_uri: str) -> dict:
         for _ in range(2):
             started = time.monotonic()
             # Judge the day as of its end: the shifts are over by then.
-            result = rpc.attendance.close_day({"date": DAY, "at": "2026-12-02T00:00:00+08:00"})
+            result = rpc.attendance.close_day({"date": DAY, "at": DAY_OVER})
             timings.append(time.monotonic() - started)
             booked.append(result["violations_booked"])
     return {"close_day_s": round(timings[0], 1), "close_day_again_s": round(timings[1], 1),
@@ -160,6 +166,16 @@ def _stored_clocks(mongo_uri: str) -> int:
     client = pymongo.MongoClient(mongo_uri)
     try:
         return client["bench_zhidu_attendance"].clocks.count_documents({})
+    finally:
+        client.close()
+
+
+def _ops(mongo_uri: str) -> dict:
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_uri)
+    try:
+        return dict(client.admin.command("serverStatus")["opcounters"])
     finally:
         client.close()
 
@@ -181,7 +197,9 @@ def run(amqp_uri: str, mongo_uri: str, employees: int = 5000, window_s: float = 
             prepared = time.monotonic()
             _prepare(amqp_uri, ids)
             roster_s = time.monotonic() - prepared
+            before = _ops(mongo_uri)
             burst = _burst(amqp_uri, ids, window_s, speedup, clients)
+            after = _ops(mongo_uri)
             closing = _close_twice(amqp_uri)
         finally:
             _stop(proc)
@@ -205,6 +223,14 @@ def run(amqp_uri: str, mongo_uri: str, employees: int = 5000, window_s: float = 
         "p99_ms": round(1000 * _percentile(lat, 0.99), 1),
         "max_ms": round(1000 * max(lat), 1),
         "max_start_lag_ms": round(1000 * max(burst["lags"] or [0.0]), 1),
+        # Everything the service asked of the database during the burst, per
+        # clock-in: writes (insert, update, delete) and the rest (queries and
+        # commands, a transaction's commit among them).
+        "db_writes_per_clock": round(sum(after[k] - before[k] for k in
+                                         ("insert", "update", "delete")) / employees, 2),
+        "db_reads_and_commands_per_clock": round(sum(after[k] - before[k] for k in
+                                                     ("query", "getmore", "command"))
+                                                 / employees, 2),
         # Arrivals after 08:30 are late (A01): about half the first close books.
         **closing,
         "service_log": log.name,

@@ -95,8 +95,8 @@ def _load(config: dict, residents: list[str], rate: float, seconds: float,
                     "building": "A", "room_no": f"{100 + room}", "inspector_id": "INS",
                     # One inspector, one room, one moment is one inspection.
                     "at": (base + timedelta(seconds=first + n)).isoformat(),
-                    "findings": [{"code": "D16", "employee_ids": [resident]}],
-                    "actor": {"id": "INS", "role": "inspector"}})
+                    # The inspection device's service account relays the inspector.
+                    "findings": [{"code": "D16", "employee_ids": [resident]}]})
             for v in reply["violations"]:
                 sent[v["violation_id"]] = before
 
@@ -171,8 +171,7 @@ def _assign(rpc, resident: str, n: int) -> bool:
     try:
         rpc.dormitory.assign_bed({"employee_id": resident, "building": "A",
                                   "room_no": f"{100 + n // BEDS}",
-                                  "at": "2026-11-01T09:00", "actor": {"id": "ADM",
-                                                                      "role": "dept_manager"}})
+                                  "at": "2026-11-01T09:00"})
         return True
     except RemoteError as exc:
         if exc.exc_type == "NotFound":

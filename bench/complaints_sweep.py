@@ -2,11 +2,14 @@
 
 The same few hundred open cases with clocks falling due are swept, in process
 through the service's own sweep (``complaints.sweeping.sweep``: the due query,
-the domain, the compare-and-set write and the outbox insert per case), once
-with 1,000 closed cases stored beside them and once with 100,000. If the due
-query walks its index the two times match; the explain of the query is
-reported with them. With ``scan=True`` (``--scan``) one unindexed scan of the
-100,000-case collection is timed too, to show what a sweep reading every case
+the domain, and per unit of work one bulk compare-and-set write of its cases
+and one outbox insert), once with 1,000 closed cases stored beside them and
+once with 100,000. If the due query walks its index the two times match; the
+explain of the query is reported with them, and every command the sweep sent
+to the database is counted per due case. Then 1,000 cases falling due at once
+are swept: with the timer's interval that bounds how long a due case waits.
+With ``scan=True`` (``--scan``) one unindexed scan of the 100,000-case
+collection is timed too, to show what a sweep reading every case
 would pay instead (about 30 s here; left out by default to keep the bench
 under two minutes).
 
@@ -27,12 +30,14 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 
 from complaints import sweeping
 from complaints.domain import ComplaintRules
 from complaints.handling import Handling
 from complaints.policy import load_policy
 from complaints.store import ComplaintsStore
+from pymongo import monitoring
 from zhidu.calendar import load_calendar
 from zhidu.envelope import make_envelope
 from zhidu.mongo import connect
@@ -52,6 +57,23 @@ CLOSING = [("agree_plan", "11:00", {"plan": "上门道歉"}),
            ("submit_report", "13:00", {"root_cause": "培训不足"}),
            ("resolve", "14:00", {"resolution": "已道歉"})]
 SWEEP_AT = "2026-11-16T10:30"    # the open cases' plan clocks fall due at 10:20
+
+
+class Commands(monitoring.CommandListener):
+    """Every command sent to the database, by name, while ``counting``."""
+
+    def __init__(self):
+        self.counts, self.counting = Counter(), False
+
+    def started(self, event):
+        if self.counting:
+            self.counts[event.command_name] += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
 
 
 class BenchOutbox:
@@ -108,13 +130,16 @@ def load_closed(store, template, start, stop, batch=2000):
                            for n in range(first, min(first + batch, stop))])
     cases.create_indexes([m for m in ComplaintsStore.INDEXES["cases"]
                           if m.document["name"] in SWEPT_INDEXES])
+    # Checkpoint the load now, so the timed sweeps after the big one do not
+    # pay for flushing it and both sizes start from a settled database.
+    store.db.client.admin.command("fsync")
 
 
-def time_sweeps(store, rules, template, due_cases, repeats, now) -> dict:
+def time_sweeps(store, rules, template, due_cases, repeats, now, commands) -> dict:
     """Median sweep time over ``repeats`` runs, each on fresh cases falling due,
     and the median time of the scrape-time gauge aggregation over the open cases.
     A first, untimed run lets the database settle after the index build."""
-    seconds, gauges, events = [], [], 0
+    seconds, gauges, events, units = [], [], 0, 0
     for repeat in range(repeats + 1):
         numbers = [f"2611-{repeat:02d}{i:04d}" for i in range(due_cases)]
         store.insert_many([dict(template, number=n) for n in numbers])
@@ -122,16 +147,33 @@ def time_sweeps(store, rules, template, due_cases, repeats, now) -> dict:
         store.open_clocks()
         gauges.append(time.perf_counter() - started)
         outbox = BenchOutbox(store)
+        commands.counts.clear()
+        commands.counting = True
         started = time.perf_counter()
         report = sweeping.sweep(Handling(store, rules, outbox), now)
         seconds.append(time.perf_counter() - started)
+        commands.counting = False
         assert report.updated == due_cases, report.as_dict()
-        events = sum(report.events.values())
+        events, units = sum(report.events.values()), report.units
         store.db.cases.delete_many({"_id": {"$in": numbers}})
         store.db.outbox.delete_many({})
     seconds, gauges = seconds[1:], gauges[1:]
     return {"seconds": statistics.median(seconds), "runs": [round(s, 3) for s in seconds],
-            "events": events, "gauges": statistics.median(gauges)}
+            "events": events, "units": units, "commands": dict(commands.counts),
+            "gauges": statistics.median(gauges)}
+
+
+def time_falling_due(store, rules, template, count, now) -> float:
+    """One sweep of ``count`` cases that fell due at the same moment."""
+    numbers = [f"2611-98{i:04d}" for i in range(count)]
+    store.insert_many([dict(template, number=n) for n in numbers])
+    started = time.perf_counter()
+    report = sweeping.sweep(Handling(store, rules, BenchOutbox(store)), now)
+    seconds = time.perf_counter() - started
+    assert report.updated == count, report.as_dict()
+    store.db.cases.delete_many({"_id": {"$in": numbers}})
+    store.db.outbox.delete_many({})
+    return seconds
 
 
 def _plan(stage: dict) -> str:
@@ -147,8 +189,9 @@ def _plan(stage: dict) -> str:
 
 def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
         large: int = 100_000, due_cases: int = 300, repeats: int = 3,
-        scan: bool = False) -> dict:
-    client = connect(mongo_uri, timeout_ms=20000)
+        scan: bool = False, falling_due: int = 1_000) -> dict:
+    commands = Commands()
+    client = connect(mongo_uri, timeout_ms=20000, event_listeners=[commands])
     client.drop_database(DATABASE)
     store = ComplaintsStore(client[DATABASE])
     rules = ComplaintRules(load_policy(), load_calendar())
@@ -157,11 +200,12 @@ def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
     try:
         started = time.perf_counter()
         load_closed(store, closed, 0, small)
-        with_small = time_sweeps(store, rules, open_, due_cases, repeats, now)
+        with_small = time_sweeps(store, rules, open_, due_cases, repeats, now, commands)
         loading = time.perf_counter()
         load_closed(store, closed, small, large)
         load_seconds = time.perf_counter() - loading
-        with_large = time_sweeps(store, rules, open_, due_cases, repeats, now)
+        with_large = time_sweeps(store, rules, open_, due_cases, repeats, now, commands)
+        burst = time_falling_due(store, rules, open_, falling_due, now)
         store.insert_many([dict(open_, number=f"2611-99{i:04d}") for i in range(due_cases)])
         explain = store.explain_due(now)
         stats = explain.get("executionStats", {})
@@ -173,6 +217,15 @@ def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
             "sweep_runs_small": with_small["runs"], "sweep_runs_large": with_large["runs"],
             "ratio_large_to_small": round(with_large["seconds"] / with_small["seconds"], 2),
             "ms_per_due_case_large": round(1000 * with_large["seconds"] / due_cases, 2),
+            "units_per_sweep": with_large["units"],
+            "db_commands_per_sweep": with_large["commands"],
+            "db_commands_per_due_case": round(
+                sum(with_large["commands"].values()) / due_cases, 2),
+            "falling_due_at_once": falling_due,
+            "falling_due_sweep_seconds": round(burst, 3),
+            # Due just after a sweep read: the next tick, then that sweep.
+            "sweep_interval_seconds": sweeping.INTERVAL_SECONDS,
+            "longest_wait_seconds": round(sweeping.INTERVAL_SECONDS + burst, 1),
             "gauge_aggregation_seconds_small": round(with_small["gauges"], 3),
             "gauge_aggregation_seconds_large": round(with_large["gauges"], 3),
             "due_query_plan": _plan(explain["queryPlanner"]["winningPlan"]),
@@ -204,6 +257,12 @@ def main() -> None:
           f"{result['sweep_seconds_large']:.3f} s  runs {result['sweep_runs_large']}")
     print(f"  ratio {result['ratio_large_to_small']}, "
           f"{result['ms_per_due_case_large']} ms per due case")
+    print(f"  database: {result['db_commands_per_due_case']} commands per due case "
+          f"({result['db_commands_per_sweep']}, {result['units_per_sweep']} units)")
+    print(f"  {result['falling_due_at_once']:,} falling due at once: swept in "
+          f"{result['falling_due_sweep_seconds']:.3f} s; every "
+          f"{result['sweep_interval_seconds']:.0f} s a due case waits at most "
+          f"{result['longest_wait_seconds']} s")
     print(f"  open-clock gauge aggregation: {result['gauge_aggregation_seconds_small']:.3f} s"
           f" vs {result['gauge_aggregation_seconds_large']:.3f} s")
     print(f"  due query: {result['due_query_plan']}, keys examined "

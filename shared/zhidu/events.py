@@ -144,17 +144,109 @@ def _find(container, class_name):
 
 
 _SKIPPED = object()
+_DATA_CHECKS: dict = {}
 
 
-def on_event(source_service: str, event_type: str):
+# What each mode leaves out of the published schema: "bounds" keeps only the
+# limits (numbers, lengths, the time window), since consumers knowingly accept
+# older shapes of some fields; "types" also checks types and enums; "strict"
+# also requires the required fields.
+_LEFT_OUT = {"bounds": {"required", "type", "enum", "const", "anyOf"},
+             "types": {"required"}, "strict": set()}
+
+
+def _strip(schema, left_out: set):
+    if isinstance(schema, dict):
+        kept = {k: _strip(v, left_out) for k, v in schema.items() if k not in left_out}
+        if "anyOf" in left_out and "anyOf" in schema:
+            # A nullable field: keep the limits of its non-null form.
+            for option in schema["anyOf"]:
+                if option.get("type") != "null":
+                    kept.update(_strip(option, left_out))
+        return kept
+    if isinstance(schema, list):
+        return [_strip(v, left_out) for v in schema]
+    return schema
+
+
+def _time_format_checker():
+    from jsonschema import FormatChecker
+
+    from .schemas import time_window
+    from .times import parse_date, parse_time
+
+    checker = FormatChecker(formats=())
+
+    @checker.checks("date-time", raises=(ValueError, TypeError, OverflowError))
+    def _moment(value):
+        if not isinstance(value, str):
+            return True
+        earliest, latest = time_window()
+        return earliest <= parse_time(value) <= latest
+
+    @checker.checks("date", raises=(ValueError, TypeError, OverflowError))
+    def _day(value):
+        if not isinstance(value, str):
+            return True
+        earliest, latest = time_window()
+        return earliest.date() <= parse_date(value) <= latest.date()
+
+    return checker
+
+
+def _data_validators(source: str, mode: str) -> dict | None:
+    from jsonschema import Draft202012Validator
+
+    from .jsonschema import to_json_schema
+    from .plugins import load
+
+    try:
+        plugin = load(source)
+    except LookupError:
+        return None  # a source we have no catalogue for: the handler judges
+    checker = _time_format_checker()
+    validators = {}
+    for name, schema in plugin.load_event_schemas().items():
+        validators[name] = Draft202012Validator(
+            _strip(to_json_schema(schema), _LEFT_OUT[mode]), format_checker=checker)
+    return validators
+
+
+def check_event_data(envelope: dict, mode: str = "bounds") -> None:
+    """Refuse event data its source's published schema refuses (``mode``:
+    ``ZHIDU_EVENT_VALIDATION``). A refusal is a ValidationError, so the event
+    is dead-lettered at once with the reason rather than retried."""
+    if mode not in _LEFT_OUT:
+        return  # "off"
+    source, _, name = str(envelope.get("type", "")).partition(".")
+    key = (source, mode)
+    if key not in _DATA_CHECKS:
+        _DATA_CHECKS[key] = _data_validators(source, mode)
+    validator = (_DATA_CHECKS[key] or {}).get(name)
+    if validator is None:
+        return
+    errors = sorted(validator.iter_errors(envelope.get("data")), key=lambda e: list(e.path))
+    if errors:
+        raise ValidationError({"data": [
+            f"{'/'.join(map(str, e.path)) or '(data)'}: {e.message[:200]}"
+            for e in errors[:5]]})
+
+
+def on_event(source_service: str, event_type: str, *, keyed: bool = False):
     """Handle ``<source_service>.<event_type>`` exactly once in effect.
 
-    The envelope is validated (a malformed one is dead-lettered at once); then,
+    The envelope and its data are validated against the source's published
+    schema (a malformed one is dead-lettered at once, with the reason); then,
     in one unit of work, the event id is recorded for this handler, the handler
     runs, and the events it emitted are written to the outbox. A redelivery
     finds the record and is skipped; two deliveries racing conflict in the
     database, and the loser, re-run, finds the winner's record. A handler that
     fails leaves nothing behind, its record included, so the retry starts clean.
+
+    ``keyed`` handlers keep no record: every write they make is keyed by the
+    event (an entry or an inbox item whose id derives from it), and they emit
+    and send only what they newly created, so a redelivery finds its writes
+    there and does nothing. That saves a write per event on the hot chain.
     """
     def decorator(fn):
         handler = fn.__name__
@@ -162,17 +254,20 @@ def on_event(source_service: str, event_type: str):
         @functools.wraps(fn)
         def handle(self, body):
             envelope = validate_envelope(body)
+            check_event_data(envelope, str(setting(getattr(self, "config", None),
+                                                   "ZHIDU_EVENT_VALIDATION")))
             key = f"{handler}:{envelope['id']}"
             outbox = self.outbox
             mark = outbox.mark()
 
             def unit():
-                # One write both claims and checks: a record already there means
-                # the event was handled; a racing delivery conflicts on it.
-                seen = self.store.db.processed_events.update_one(
-                    {"_id": key}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
-                if seen.upserted_id is None:
-                    return _SKIPPED
+                if not keyed:
+                    # One write both claims and checks: a record already there
+                    # means the event was handled; a racing delivery conflicts.
+                    seen = self.store.db.processed_events.update_one(
+                        {"_id": key}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
+                    if seen.upserted_id is None:
+                        return _SKIPPED
                 result = fn(self, envelope)
                 outbox.persist()
                 return result

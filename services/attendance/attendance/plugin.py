@@ -8,7 +8,7 @@ PLUGIN = ServicePlugin(
             "the clerk's monthly report.",
     emits=("violation_recorded", "violation_withdrawn", "absence_recorded",
            "dismissal_review_required", "leave_requested", "leave_decided",
-           "leave_converted", "holiday_roster_overdue"),
+           "leave_converted", "holiday_roster_overdue", "duty_rostered"),
     consumes=("directory.employee_upserted", "directory.employee_departed"),
     event_schemas="attendance.schemas:EVENTS",
     timers=("ZHIDU_SWEEP_INTERVAL",),

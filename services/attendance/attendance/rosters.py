@@ -74,7 +74,8 @@ def normalise_entries(entries: Iterable[dict], shifts: Mapping[str, Shift]) -> l
                 problems.add(where, f"{key} appears twice in one request")
             seen.add(key)
             result.append({"key": key, "employee_id": employee_id,
-                           "date": day.isoformat(), "shift_code": code})
+                           "date": day.isoformat(), "shift_code": code,
+                           "on_call": bool(raw.get("on_call"))})
     problems.raise_if_any()
     return result
 
@@ -102,16 +103,17 @@ def apply_roster(existing: Mapping[str, dict], entries: Iterable[dict], *, publi
             planned.append(dict(entry, published=publish, published_at=at if publish else None,
                                 changed_at=None, approved_by=None))
             continue
-        if old["shift_code"] == entry["shift_code"]:
+        if same_duty(old, entry):
             if publish and not old.get("published"):
                 planned.append(dict(old, published=True, published_at=at))
             continue
         if not old.get("published"):
-            planned.append(dict(old, shift_code=entry["shift_code"], published=publish,
-                                published_at=at if publish else None))
+            planned.append(dict(old, shift_code=entry["shift_code"], on_call=entry["on_call"],
+                                published=publish, published_at=at if publish else None))
             continue
         _check_change_allowed(old, actor, at, shifts, policy, tz)
-        planned.append(dict(old, shift_code=entry["shift_code"], changed_at=at,
+        planned.append(dict(old, shift_code=entry["shift_code"], on_call=entry["on_call"],
+                            changed_at=at,
                             approved_by={"id": actor.get("id"), "role": actor.get("role")}))
         changes.append({"key": old["key"], "employee_id": old["employee_id"],
                         "date": old["date"], "from_shift": old["shift_code"],
@@ -119,6 +121,20 @@ def apply_roster(existing: Mapping[str, dict], entries: Iterable[dict], *, publi
                         "approved_by": {"id": actor.get("id"), "role": actor.get("role")},
                         "reason": reason})
     return {"entries": planned, "changes": changes}
+
+
+def same_duty(old: Mapping, entry: Mapping) -> bool:
+    """The same shift, on call or not alike: putting someone on or off call is a change."""
+    return old["shift_code"] == entry["shift_code"] and \
+        bool(old.get("on_call")) == bool(entry.get("on_call"))
+
+
+def duty_touched(existing: Mapping[str, dict], planned: Iterable[dict]) -> list[dict]:
+    """The published entries of a plan that are, or were, on-call shifts: what
+    ``duty_rostered`` announces (an entry taken off call included, so the rota
+    copies drop it)."""
+    return [e for e in planned if e.get("published") and (
+        e.get("on_call") or (existing.get(e["key"]) or {}).get("on_call"))]
 
 
 def _check_change_allowed(old: dict, actor: dict, at: datetime, shifts, policy, tz) -> None:

@@ -4,7 +4,8 @@ Field-level shape only (types, required, enums); the rules themselves — what a
 shift code may look like, which leave type exists, who approves — are the
 domain's, so a refusal names the field either way.
 """
-from marshmallow import fields, validate
+from marshmallow import ValidationError as MarshmallowError
+from marshmallow import fields, validate, validates_schema
 from zhidu.schemas import Day, Payload, Time, actor_field
 
 ID = validate.Length(min=1, max=64)
@@ -37,6 +38,8 @@ class RosterEntry(Payload):
     employee_id = _id()
     date = Day(required=True)
     shift_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    on_call = fields.Boolean(load_default=False, metadata={
+        "description": "an on-call (值班) shift: alerts reach this person while it runs"})
 
 
 class SetRoster(Payload):
@@ -105,18 +108,29 @@ class DayQuery(Payload):
 
 
 # -- leave -----------------------------------------------------------------------
+MAX_LEAVE_DAYS = 366
+
+
 class RequestLeave(Payload):
     employee_id = _id()
     type = fields.String(required=True, validate=validate.Length(min=1, max=32))
     start = Day(required=True)
     end = Day(required=True)
     reason = fields.String(load_default=None, allow_none=True)
-    submitted_at = Time(required=True)
+    submitted_at = Time(required=True, happened=True)
     emergency = fields.Boolean(load_default=False)
     seniority_year = fields.String(load_default=None, allow_none=True,
                                    validate=validate.OneOf(["current", "previous"]))
     request_id = fields.String(load_default=None, allow_none=True)
     actor = actor_field()
+
+    @validates_schema
+    def _bounded(self, data, **kwargs):
+        # Every day of a leave is counted on the calendar: a span of centuries
+        # would hold the worker that counts it.
+        start, end = data.get("start"), data.get("end")
+        if start and end and (end - start).days > MAX_LEAVE_DAYS:
+            raise MarshmallowError(f"a leave spans at most {MAX_LEAVE_DAYS} days", "end")
 
 
 class DecideLeave(Payload):
@@ -184,7 +198,7 @@ class ScheduleMeeting(Payload):
     kind = fields.String(required=True, validate=validate.Length(min=1, max=32))
     start = Time(required=True)
     planned_minutes = fields.Integer(required=True, strict=True,
-                                     validate=validate.Range(min=1))
+                                     validate=validate.Range(min=1, max=24 * 60))
     attendees = fields.List(fields.String(validate=ID), required=True,
                             validate=validate.Length(min=1, max=5000))
     chair_id = _id()
@@ -216,7 +230,7 @@ class MeetingIncident(Payload):
 
 class CloseMeeting(Payload):
     meeting_id = _id()
-    ended_at = Time(required=True)
+    ended_at = Time(required=True, happened=True)
     excused = fields.List(fields.String(validate=ID), load_default=list,
                           metadata={"description": "meeting leave the general office approved"})
     actor = actor_field()
@@ -313,6 +327,20 @@ class HolidayRosterOverdue(Payload):
     late_days = fields.List(fields.String(), required=True)
 
 
+class DutyEntry(Payload):
+    employee_id = fields.String(required=True)
+    department = fields.String(required=True, allow_none=True)
+    date = fields.String(required=True)
+    shift_code = fields.String(required=True)
+    on_call = fields.Boolean(required=True)
+    start = fields.String(required=True)
+    end = fields.String(required=True)
+
+
+class DutyRostered(Payload):
+    entries = fields.List(fields.Nested(DutyEntry), required=True)
+
+
 EVENTS = {
     "violation_recorded": ViolationRecorded,
     "violation_withdrawn": ViolationWithdrawn,
@@ -322,4 +350,5 @@ EVENTS = {
     "leave_decided": LeaveDecided,
     "leave_converted": LeaveConverted,
     "holiday_roster_overdue": HolidayRosterOverdue,
+    "duty_rostered": DutyRostered,
 }

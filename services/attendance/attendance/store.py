@@ -12,15 +12,24 @@ unit runs again and reads the winner. None catches one and carries on.
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from zhidu.mongo import Store
-from zhidu.uow import StaleWrite
+from zhidu.uow import StaleWrite, on_commit
 
 ACTIVE = {"withdrawn_at": None}
+# How long a replica answers clock-ins from its copy of a day's published
+# roster before reading it again. Its own roster changes reach the copy when
+# they commit; another replica's reach it within this time. The copy only
+# shapes a clock-in's reply (roster day, shift, minutes late) and the lateness
+# metrics: the clock event is stored as sent, and closing the day reads the
+# roster afresh.
+ROSTER_COPY_SECONDS = 30.0
 
 
 def _ix(*keys, **kwargs) -> IndexModel:
@@ -140,6 +149,7 @@ class AttendanceStore(Store):
     def save_roster(self, entries: list[dict], existing: dict, changes: list[dict]) -> None:
         """``existing``: the entries as this unit read them (``roster_entries``)."""
         self._save_keyed("roster", entries, existing)
+        on_commit(lambda: self._update_roster_copy(entries))
         if changes:
             self.db.roster_changes.insert_many([dict(c) for c in changes])
         days = sorted({e["date"] for e in entries})
@@ -172,8 +182,63 @@ class AttendanceStore(Store):
         return [_out(d, "key") for d in self.db.roster.find(query)]
 
     def roster_for_clock(self, employee_id: str, days: list[str]) -> list[dict]:
-        return [_out(d, "key") for d in self.db.roster.find(
-            {"_id": {"$in": [f"{employee_id}:{d}" for d in days]}, "published": True})]
+        """The published entries of ``employee_id`` on ``days``, from this replica's
+        copy of each day's roster (``ROSTER_COPY_SECONDS``): a shift change brings
+        the whole shift to the clocks within minutes, and one read of the day
+        serves them all instead of one read each. While a day is read for the
+        first time, other calls read their own entry as before rather than wait."""
+        found, unread = [], []
+        for day in days:
+            copy = self._roster_copy(day)
+            if copy is None:
+                unread.append(day)
+            elif employee_id in copy:
+                found.append(dict(copy[employee_id]))
+        if unread:
+            found += [_out(d, "key") for d in self.db.roster.find(
+                {"_id": {"$in": [f"{employee_id}:{d}" for d in unread]}, "published": True})]
+        return found
+
+    def _roster_copy(self, day: str) -> dict[str, dict] | None:
+        copies = self.__dict__.setdefault("_roster_copies", {})
+        locks = self.__dict__.setdefault("_roster_locks", defaultdict(threading.Lock))
+        copy = copies.get(day)
+        if copy is not None and time.monotonic() < copy[0]:
+            return copy[1]
+        # One reader per day; the others answer from the expired copy
+        # meanwhile (or, before the first, read their entry), so renewing it
+        # costs one clock-in's latency, not a stall of all of them.
+        if not locks[day].acquire(blocking=False):
+            return copy[1] if copy is not None else None
+        try:
+            changes = self._roster_changes(day)
+            # Outside the caller's transaction: the copy outlives it.
+            docs = self._db.roster.find({"date": day, "published": True})
+            entries = {d["employee_id"]: _out(d, "key") for d in docs}
+            # A change committed while reading may be missing from what was
+            # read: then the copy serves this call only.
+            fresh = changes == self._roster_changes(day)
+            copies[day] = (time.monotonic() + ROSTER_COPY_SECONDS if fresh else 0.0, entries)
+            return entries
+        finally:
+            locks[day].release()
+
+    def _roster_changes(self, day: str) -> int:
+        return self.__dict__.setdefault("_roster_changed", defaultdict(int))[day]
+
+    def _update_roster_copy(self, entries: list[dict]) -> None:
+        """Bring this replica's copies up to date with roster entries it committed."""
+        copies = self.__dict__.get("_roster_copies") or {}
+        changed = self.__dict__.setdefault("_roster_changed", defaultdict(int))
+        for entry in entries:
+            changed[entry["date"]] += 1
+            copy = copies.get(entry["date"])
+            if copy is None:
+                continue
+            if entry.get("published"):
+                copy[1][entry["employee_id"]] = dict(entry)
+            else:
+                copy[1].pop(entry["employee_id"], None)
 
     def next_rostered_date(self, employee_id: str, after: str) -> str | None:
         doc = self.db.roster.find_one({"employee_id": employee_id, "date": {"$gt": after},

@@ -93,6 +93,7 @@ class Handling:
             raise StaleWrite(f"complaint {case['number']} moved on from version "
                              f"{case['version']}")
         self.emit(outcome.case, outcome.events, at)
+        monitoring.count_closed(self.metrics, case, outcome.case)
 
     def emit(self, case: dict, events: list[dict], at: datetime | None) -> None:
         key = f"{case['number']}:{case['version']}"
@@ -107,7 +108,7 @@ class Handling:
 
     # -- timers ----------------------------------------------------------------------
     def sweep(self, now: datetime) -> dict:
-        """Everything falling due by ``now``, one unit of work per case."""
+        """Everything falling due by ``now``, in units of work of up to 50 cases."""
         return sweeping.sweep(self, now).as_dict()
 
     def refresh_gauges(self, now: datetime) -> None:

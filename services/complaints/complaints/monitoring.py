@@ -31,6 +31,10 @@ def declare(registry) -> dict:
         "breaches": Counter(
             "zhidu_complaints_sla_breaches_total", "SLA clocks breached.",
             ["clock", "department"], registry=registry),
+        "clocks_closed": Counter(
+            "zhidu_complaints_clocks_closed_total",
+            "SLA clocks stopped because their goal was met, in time (on_time) or not (late).",
+            ["clock", "department", "outcome"], registry=registry),
         "escalations": Counter(
             "zhidu_complaints_escalations_total", "Escalations up the ladder, by rung.",
             ["to_role"], registry=registry),
@@ -69,6 +73,19 @@ def count_events(metrics, case: dict, events: list[dict]) -> None:
             metrics["breaches"].labels(data["clock"], department).inc()
         elif kind == "escalated":
             metrics["escalations"].labels(data["to_role"]).inc()
+
+
+def count_closed(metrics, before: dict, after: dict) -> None:
+    """Count the clocks ``after`` has met that ``before`` had not: the on-time rate's parts."""
+    if metrics is None:
+        return
+    was_met = {(c["name"], c.get("round")) for c in before.get("clocks") or ()
+               if c.get("state") == "met"}
+    department = after.get("department") or UNASSIGNED
+    for clock in after.get("clocks") or ():
+        if clock.get("state") == "met" and (clock["name"], clock.get("round")) not in was_met:
+            metrics["clocks_closed"].labels(
+                clock["name"], department, "on_time" if clock.get("on_time") else "late").inc()
 
 
 def refresh_gauges(metrics, groups: list[dict], clock_names, now: datetime) -> None:

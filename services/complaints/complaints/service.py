@@ -1,7 +1,6 @@
 """The complaints service: intake, lifecycle, SLA clocks, follow-up, liability, statistics."""
 from zhidu.calendar import load_calendar
 from zhidu.config import setting
-from zhidu.events import config_timer
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, operation
@@ -9,7 +8,7 @@ from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
 from zhidu.times import utcnow
 
-from . import monitoring, schemas
+from . import monitoring, schemas, sweeping
 from .domain import ComplaintRules
 from .handling import Handling
 from .policy import load_policy
@@ -158,12 +157,12 @@ class ComplaintsService(ZhiduService):
         return self._app().export_requester(payload.get("export_id"))
 
     # -- timers -------------------------------------------------------------------
-    # A unit of work per case, not one for the whole sweep (see sweeping.py).
+    # Units of work of up to 50 cases, not one for the whole sweep (see sweeping.py).
     @operation(schemas.Sweep, unit=False)
     def sweep(self, payload):
         return self._app().sweep(payload["now"])
 
-    @config_timer("ZHIDU_SWEEP_INTERVAL")
+    @sweeping.SweepTimer.decorator("ZHIDU_SWEEP_INTERVAL")
     def sweep_timer(self):
         self._app().sweep(utcnow())
 

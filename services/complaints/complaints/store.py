@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 from zhidu.domain import DomainConflict
 from zhidu.mongo import Store
@@ -87,6 +87,26 @@ class ComplaintsStore(Store):
         result = self.db.cases.update_one({"_id": number, "version": version},
                                           {"$set": {"next_check_at": next_check_at}})
         return result.matched_count == 1
+
+    def get_many(self, numbers: list[str]) -> list[dict]:
+        """The cases ``numbers`` that exist, in one read."""
+        return [_from_doc(doc) for doc in self.db.cases.find({"_id": {"$in": numbers}})]
+
+    def write_swept(self, decided: list[tuple[dict, int]],
+                    rescheduled: list[tuple[str, int, datetime]]) -> bool:
+        """A sweep unit's writes in one round trip: ``decided`` cases with the
+        version each was read at, and ``(number, version, next_check_at)`` due
+        times corrected without a new version. False when any of them moved on
+        since it was read; the caller's unit is then run again.
+        """
+        writes = [ReplaceOne({"_id": case["number"], "version": version}, _to_doc(case))
+                  for case, version in decided]
+        writes += [UpdateOne({"_id": number, "version": version},
+                             {"$set": {"next_check_at": next_check_at}})
+                   for number, version, next_check_at in rescheduled]
+        if not writes:
+            return True
+        return self.db.cases.bulk_write(writes, ordered=False).matched_count == len(writes)
 
     def due_query(self, now: datetime) -> dict:
         return {"next_check_at": {"$gte": EARLIEST_DUE, "$lte": now}}

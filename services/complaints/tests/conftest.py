@@ -186,6 +186,15 @@ class FakeStore:
         stored["next_check_at"] = next_check_at
         return True
 
+    def get_many(self, numbers: list[str]) -> list[dict]:
+        return [self.get(n) for n in numbers if n in self.cases]
+
+    def write_swept(self, decided, rescheduled) -> bool:
+        # Every write is tried, as the real unordered bulk write does.
+        written = [self.replace(case, version) for case, version in decided]
+        written += [self.set_next_check(*due) for due in rescheduled]
+        return all(written)
+
     def due(self, now, limit: int) -> list[dict]:
         due = sorted((c for c in self.cases.values()
                       if c.get("next_check_at") is not None and c["next_check_at"] <= now),

@@ -243,6 +243,50 @@ def test_a_sweep_that_dies_keeps_what_it_finished_and_the_rest_stays_due(
     assert {b["number"] for b in app.of_type("sla_breached")} == {second}
 
 
+def test_a_backlog_is_swept_in_units_growing_to_full_batches(app, fake_store, file, t):
+    numbers = [file(f"2026-11-13 10:{m:02d}")["number"] for m in range(10)]
+    outbox = FakeOutbox("complaints")
+    report = sweeping.sweep(Handling(fake_store, app.rules, outbox), t("2026-11-13 13:00"),
+                            per_unit=4)
+    assert (report.cases, report.updated, report.units) == (10, 10, 4)    # 1, 2, 4, 3
+    assert sorted(e["number"] for e in outbox.of_type("sla_breached")) == numbers
+
+
+def test_a_batch_racing_another_replica_runs_again_and_emits_each_action_once(
+        app, fake_store, rules, file, t):
+    first, second, third = (file(f"2026-11-13 10:0{m}")["number"] for m in range(3))
+    now = t("2026-11-13 13:00")
+
+    def the_other_replica_sweeps_the_second(cases):
+        cases[second] = rules.sweep(cases[second], now=now).case
+
+    cases = [fake_store.get(n) for n in (first, second, third)]
+    fake_store.before_replace = the_other_replica_sweeps_the_second
+    outbox = FakeOutbox("complaints")
+    swept, reruns = sweeping._sweep_unit(Handling(fake_store, rules, outbox), cases, now)
+    assert reruns == 1
+    assert [case["number"] for case, _ in swept] == [first, third]
+    # the first run's events were rolled back with it: one breach each, none for the second
+    assert sorted(e["number"] for e in outbox.of_type("sla_breached")) == [first,
+                                                                                  third]
+    assert [fake_store.get(n)["version"] for n in (first, second, third)] == [2, 2, 2]
+
+
+def test_the_timer_sweeps_every_15_s_unless_configured(monkeypatch):
+    def interval(config):
+        timer = sweeping.SweepTimer("ZHIDU_SWEEP_INTERVAL")
+        timer.container = SimpleNamespace(config=config, service_name="complaints")
+        timer.setup()
+        return timer.interval
+
+    for key in ("ZHIDU_SWEEP_INTERVAL", "ZHIDU_COMPLAINTS_SWEEP_INTERVAL"):
+        monkeypatch.delenv(key, raising=False)
+    assert interval({}) == sweeping.INTERVAL_SECONDS == 15
+    assert interval({"ZHIDU_SWEEP_INTERVAL": "0.5"}) == 0.5
+    assert interval({"ZHIDU_COMPLAINTS_SWEEP_INTERVAL": "5",
+                     "ZHIDU_SWEEP_INTERVAL": "60"}) == 5
+
+
 # -- reads and exports ---------------------------------------------------------------------
 def test_reads_mask_contacts_and_audit_the_full_ones_001_s2(app, fake_store, file):
     number = file()["number"]

@@ -14,6 +14,8 @@ import uuid
 from zhidu.domain import DomainNotFound, DomainValidation
 from zhidu.times import parse_time, utcnow
 
+from . import rota
+from .alerts import alerts_in
 from .dispatch import Courier, Notified
 from .fanout import fan_out, pack, person_ids_in
 from .people import StoreDirectory
@@ -43,6 +45,55 @@ def person_departed(store, event: dict) -> str:
         raise DomainValidation.one("data.employee_id", "missing")
     store.mark_departed(data["employee_id"], parse_time(data.get("at") or event["time"]))
     return data["employee_id"]
+
+
+# -- the duty rota and Alertmanager's alerts ----------------------------------------------
+def duty_rostered(store, event: dict) -> int:
+    """Keep attendance's on-call entries; returns how many were newer than the copy."""
+    return store.remember_duty(rota.duty_entries(event.get("data") or {}),
+                               parse_time(event["time"]))
+
+
+def who_is_on_call(store, rules: Rules, department: str, at) -> rota.OnCall:
+    oncall = rules.oncall
+    entries = store.duty_around(department, at)
+    departed = {pid for pid, p in store.people(e["employee_id"] for e in entries).items()
+                if p.get("departed_at")}
+    fallback = [pid for role in oncall.fallback_roles for pid in store.with_role(role)]
+    return rota.on_call([e for e in entries if e["employee_id"] not in departed],
+                        department, at,
+                        managers=store.with_role("dept_manager", department),
+                        fallback=[*fallback, *rules.oncall_fallback],
+                        last_resort=oncall.last_resort_inbox)
+
+
+def receive_alerts(store, rules: Rules, payload: dict, now=None) -> tuple[dict, Notified]:
+    """Tell whoever is on call about each alert that is news; the rest were told already.
+
+    Returns the caller's answer and what to send once the unit committed.
+    """
+    now = now or utcnow()
+    told, repeats, items = [], 0, []
+    for alert in alerts_in(payload, rules.oncall):
+        if store.alert_told(alert.key, now):
+            repeats += 1
+            continue
+        duty = who_is_on_call(store, rules, alert.department, now)
+        recipients = list(duty.people)
+        out = fan_out(
+            alert.envelope(now.isoformat()), rules.oncall.route(alert.receiver, alert.status),
+            recipients, people=store.people(recipients),
+            preferences=store.preferences(recipients), subscriptions=[],
+            catalogue=rules.catalogue, policy=rules.policy, channels=rules.channels,
+            default_locale=rules.default_locale, tz=rules.tz, now=now)
+        parcels = pack(out, lease=uuid.uuid4().hex, lease_seconds=rules.policy.lease_seconds,
+                       now=now)
+        new, _ = store.add_notices(parcels.items, [])
+        items += new
+        told.append({"alertname": alert.data["alertname"], "status": alert.status,
+                     "fingerprint": alert.data["fingerprint"], "department": alert.department,
+                     "recipients": recipients, "chosen_by": duty.source})
+    return {"told": told, "repeats": repeats}, Notified("alertmanager.alerts", items, [])
 
 
 # -- events that concern people ----------------------------------------------------------

@@ -75,6 +75,11 @@ class Dispatch:
     def subscribers(self, event_type: str) -> list[dict]:
         return self.provider.subscribers.matching(event_type)
 
+    def after_commit(self, notified: Notified) -> None:
+        """Send what an operation's unit stored once it committed (its result is the
+        caller's answer, so it cannot carry them like a handler's); a re-run replaces it."""
+        self.provider.deferred[self.worker_ctx] = notified
+
     def subscriptions_changed(self) -> None:
         self.provider.changed[self.worker_ctx] = True
         self.provider.subscribers.forget()
@@ -83,6 +88,7 @@ class Dispatch:
 class Outbound(DependencyProvider):
     def setup(self):
         self.changed = WeakKeyDictionary()
+        self.deferred = WeakKeyDictionary()
 
     def start(self):
         rules = self._sibling(RuleBook).rules
@@ -108,8 +114,11 @@ class Outbound(DependencyProvider):
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         changed = self.changed.pop(worker_ctx, False)
+        deferred = self.deferred.pop(worker_ctx, None)
         if exc_info is not None:
             return
+        if deferred is not None:
+            result = deferred
         if changed:
             self.subscribers.forget()
         if isinstance(result, Notified):

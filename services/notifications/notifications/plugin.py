@@ -14,7 +14,7 @@ CONSUMES = (
     "attendance.dismissal_review_required", "attendance.leave_decided",
     "attendance.leave_converted",
     "dormitory.violation_recorded", "dormitory.accommodation_revoked",
-    "attendance.leave_requested",
+    "attendance.leave_requested", "attendance.duty_rostered",
 )
 
 PLUGIN = ServicePlugin(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from zhidu.config import setting
 
+from .alerts import OnCallRules, load_oncall_rules
 from .channels import ChannelSettings
 from .fanout import Channels
 from .plugin import CONSUMES
@@ -31,6 +32,9 @@ class Rules:
     settings: ChannelSettings
     channels: Channels
     groups: dict[str, list[str]]
+    oncall: OnCallRules | None = None
+    # Employee ids of the on-call fallback group (its setting), beside its roles.
+    oncall_fallback: tuple[str, ...] = ()
 
 
 def id_list(text) -> list[str]:
@@ -51,6 +55,8 @@ def load_rules(config) -> Rules:
     if unhandled:
         raise RoutingError(f"routes for event types with no handler: {sorted(unhandled)}")
     settings = ChannelSettings.from_config(config)
+    oncall = load_oncall_rules(setting(config, "ZHIDU_NOTIFY_ONCALL", "") or None)
+    catalogue.require(set(oncall.templates.values()))
     return Rules(
         routes=routes, catalogue=catalogue,
         policy=load_policy(setting(config, "ZHIDU_NOTIFY_DELIVERY_POLICY") or None),
@@ -59,4 +65,7 @@ def load_rules(config) -> Rules:
         channels=Channels(email=bool(settings.smtp_host), sms=bool(settings.sms_url),
                           chat=bool(settings.chat_url)),
         groups={name: id_list(setting(config, key, ""))
-                for name, key in routes.groups.items()})
+                for name, key in routes.groups.items()},
+        oncall=oncall,
+        oncall_fallback=tuple(id_list(setting(config, oncall.fallback_setting, "")))
+        if oncall.fallback_setting else ())

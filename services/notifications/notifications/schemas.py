@@ -1,4 +1,4 @@
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 from zhidu.schemas import Payload, Time, actor_field
 
 from .routing import CHANNELS
@@ -63,7 +63,39 @@ class DeliveriesQuery(Payload):
 
 class Sweep(Payload):
     # Omitted → the real time; tests and replays pass the time they mean.
-    now = Time(load_default=None)
+    # An operator may replay deliveries' back-off a long way ahead.
+    now = Time(load_default=None, max_ahead_days=3660)
+
+
+class WebhookAlert(Payload):
+    class Meta:
+        # Alertmanager adds fields over versions; what is not read is not checked.
+        unknown = EXCLUDE
+
+    status = fields.String(required=True, validate=validate.OneOf(["firing", "resolved"]))
+    labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    annotations = fields.Dict(keys=fields.String(), values=fields.String(),
+                              load_default=dict)
+    startsAt = fields.String(load_default=None, allow_none=True)  # noqa: N815
+    endsAt = fields.String(load_default=None, allow_none=True)  # noqa: N815
+    generatorURL = fields.String(load_default=None, allow_none=True)  # noqa: N815
+    fingerprint = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(max=128))
+
+
+class AlertWebhook(Payload):
+    """Alertmanager's webhook payload (version 4)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    version = fields.String(load_default="4")
+    receiver = fields.String(load_default=None, allow_none=True,
+                             validate=validate.Length(max=200))
+    status = fields.String(load_default=None, allow_none=True)
+    groupKey = fields.String(load_default=None, allow_none=True)  # noqa: N815
+    alerts = fields.List(fields.Nested(WebhookAlert), required=True,
+                         validate=validate.Length(max=1000))
 
 
 # notifications emits no events of its own.

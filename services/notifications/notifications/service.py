@@ -53,6 +53,7 @@ class NotificationsService(ZhiduService):
         Route("DELETE", "/subscriptions/{subscription_id}", "unsubscribe"),
         Route("GET", "/deliveries", "deliveries"),
         Route("POST", "/sweep", "sweep"),
+        Route("POST", "/alerts", "receive_alerts"),
     ]
 
     # -- the directory copy -----------------------------------------------------
@@ -151,6 +152,10 @@ class NotificationsService(ZhiduService):
     def on_leave_converted(self, event):
         return self._notify(event)
 
+    @on_event("attendance", "duty_rostered")
+    def on_duty_rostered(self, event):
+        app.duty_rostered(self.store, event)
+
     # -- dormitory -------------------------------------------------------------------
     @on_event("dormitory", "accommodation_revoked")
     def on_accommodation_revoked(self, event):
@@ -204,6 +209,13 @@ class NotificationsService(ZhiduService):
     @operation(schemas.DeliveriesQuery)
     def deliveries(self, payload):
         return app.deliveries(self.store, **payload)
+
+    # Alertmanager's webhook: each new alert to whoever is on call, sent after the commit.
+    @operation(schemas.AlertWebhook)
+    def receive_alerts(self, payload):
+        answer, notified = app.receive_alerts(self.store, self.rules, payload)
+        self.outbound.after_commit(notified)
+        return answer
 
     # Sends leave the building: never inside a transaction the driver may re-run.
     @operation(schemas.Sweep, unit=False)

@@ -32,6 +32,9 @@ _ITEM_LOG = {"event_id": 1, "event_type": 1, "recipient_id": 1, "created_at": 1,
 class NotificationsStore(Store):
     INDEXES = {
         "people": [IndexModel([("role", ASCENDING), ("department", ASCENDING)])],
+        # Who is on call: a department's on-call entries around an instant.
+        "duty": [IndexModel([("department", ASCENDING), ("on_call", ASCENDING),
+                             ("start", ASCENDING)])],
         "subscriptions": [IndexModel([("event_types", ASCENDING), ("active", ASCENDING)]),
                           IndexModel([("active", ASCENDING), ("created_at", ASCENDING)]),
                           IndexModel([("created_at", ASCENDING)])],
@@ -93,6 +96,23 @@ class NotificationsStore(Store):
     def case_owner(self, number: str) -> str | None:
         doc = self.db.cases.find_one({"_id": number}, {"owner_id": 1})
         return doc.get("owner_id") if doc else None
+
+    # -- the duty rota (attendance.duty_rostered) ---------------------------------
+    def remember_duty(self, entries: list[dict], as_of) -> int:
+        """Keep each employee-and-date entry as of its newest announcement."""
+        return sum(self.copy_newer("duty", e["_id"], {k: v for k, v in e.items() if k != "_id"},
+                                   as_of, stamp="as_of") for e in entries)
+
+    def duty_around(self, department: str, at, longest=timedelta(hours=48)) -> list[dict]:
+        """The department's on-call entries that may cover ``at`` (none lasts ``longest``)."""
+        return list(self.db.duty.find({"department": department, "on_call": True,
+                                       "start": {"$lte": at, "$gte": at - longest}}))
+
+    def alert_told(self, key: str, now) -> bool:
+        """Record that the alert news ``key`` was told; whether it was already."""
+        result = self.db.alerts.update_one({"_id": key}, {"$setOnInsert": {"at": now}},
+                                           upsert=True)
+        return result.upserted_id is None
 
     # -- preferences -------------------------------------------------------------
     def preferences(self, ids) -> dict[str, dict]:

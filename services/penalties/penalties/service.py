@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from zhidu.config import setting
 from zhidu.events import config_timer, on_event
+from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, operation
 from zhidu.rulebook import RuleBook
@@ -21,9 +22,19 @@ from .rulebook import load_rules
 from .store import PenaltiesStore
 
 
+def _declare_metrics(registry):
+    from prometheus_client import Gauge
+
+    return {"publication_last_issued": Gauge(
+        "zhidu_penalties_publication_last_issued_timestamp_seconds",
+        "Unix time the newest monthly publication (公示) was issued; 0 when none was.",
+        registry=registry)}
+
+
 class PenaltiesService(ZhiduService):
     name = "penalties"
     store = Mongo(PenaltiesStore)
+    metrics = Metrics(_declare_metrics)
     rules = RuleBook(load_rules)
     routes = [
         Route("POST", "/entries", "record_penalty", status=201),
@@ -39,7 +50,8 @@ class PenaltiesService(ZhiduService):
     ]
 
     # -- events from the other services ----------------------------------------
-    @on_event("dormitory", "violation_recorded")
+    # Entries are keyed by the violation and only new ones are announced.
+    @on_event("dormitory", "violation_recorded", keyed=True)
     def on_dormitory_violation(self, envelope):
         app.book_violation(self.store, self.outbox, self.rules, "dormitory", envelope,
                            withdrawable=False, approver_role=self.approver_role)
@@ -123,3 +135,7 @@ class PenaltiesService(ZhiduService):
     @property
     def approver_role(self) -> str:
         return app.approver_role(self.identity.provider.permissions)
+
+    def refresh_metrics(self) -> None:
+        # From the database, so a restart or another replica reports the same.
+        self.metrics["publication_last_issued"].set(self.store.last_publication_timestamp())

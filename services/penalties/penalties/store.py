@@ -13,7 +13,7 @@ from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from zhidu.mongo import Store
-from zhidu.times import utcnow
+from zhidu.times import as_utc, utcnow
 
 # The counter notices are numbered by; whatever changes a complaint's ordinal
 # in its month writes it too (see ``hold_complaint_ordinals``).
@@ -190,6 +190,13 @@ class PenaltiesStore(Store):
 
     def mark_publication(self, key: str) -> None:
         self.db.publications.update_one({"_id": key}, {"$set": {"at": utcnow()}}, upsert=True)
+
+    def last_publication_timestamp(self) -> float:
+        """When the newest month's publication was marked done (a month key, not a
+        unit's), as Unix time; 0 when none was."""
+        doc = next(iter(self.db.publications.find(
+            {"_id": {"$regex": r"^\d{4}-\d{2}$"}}, {"at": 1}).sort("at", -1).limit(1)), None)
+        return as_utc(doc["at"]).timestamp() if doc and doc.get("at") else 0.0
 
     # -- thresholds ---------------------------------------------------------------
     def raised_keys(self, employee_id: str) -> list[tuple]:

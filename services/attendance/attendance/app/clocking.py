@@ -17,8 +17,9 @@ def clock(work, payload: dict) -> dict:
     """Record a clock event and tell the person where it falls on their roster.
 
     The event itself is the key, so a device repeating a clock-in adds nothing.
-    One write (the event, unless stored) and one read (the roster entries of
-    the day and the day before); shifts come from the container's cache.
+    One write (the event, unless stored) and no read: the roster entries of
+    the day and the day before come from the replica's copy of those days
+    (``AttendanceStore.roster_for_clock``), shifts from the container's cache.
     """
     at, employee_id, kind = millis(payload["at"]), payload["employee_id"], payload["kind"]
     clock_id = f"{employee_id}:{kind}:{to_iso(at)}"

@@ -6,9 +6,16 @@ from datetime import date, datetime, timedelta
 from zhidu.domain import DomainConflict
 from zhidu.times import utcnow
 
-from ..rosters import apply_roster, entry_key, holiday_periods, holidays_lacking_roster
+from ..rosters import (
+    apply_roster,
+    duty_touched,
+    entry_key,
+    holiday_periods,
+    holidays_lacking_roster,
+    same_duty,
+)
 from ..shifts import define_shift as plan_shift
-from ..shifts import shift_from_dict
+from ..shifts import shift_from_dict, shift_instants
 from .work import acting, people_asked
 
 # A department "runs shift duty" if it rostered anyone on a non-working day
@@ -43,15 +50,34 @@ def set_roster(work, payload: dict) -> dict:
     existing = store.roster_entries(entry_key(e["employee_id"], e["date"]) for e in entries)
     changing = [e["employee_id"] for e in entries
                 if (old := existing.get(entry_key(e["employee_id"], e["date"])))
-                and old.get("published") and old["shift_code"] != e["shift_code"]]
+                and old.get("published") and not same_duty(old, e)]
     actor = acting(work, changing, policy.roster.change_approver_role) \
         if changing else payload["actor"]
     plan = apply_roster(existing, entries, publish=payload["published"], actor=actor,
                         at=at, shifts=shifts, policy=policy,
                         reason=payload["reason"], tz=work.rules.tz)
     store.save_roster(plan["entries"], existing, plan["changes"])
+    announce_duty(work, duty_touched(existing, plan["entries"]), shifts, at)
     return {"saved": len(plan["entries"]), "unchanged": len(entries) - len(plan["entries"]),
             "published": payload["published"], "changes": plan["changes"]}
+
+
+def announce_duty(work, entries: list[dict], shifts: dict, at: datetime) -> None:
+    """Tell who is on call (值班) when, for the services that page people."""
+    if not entries:
+        return
+    departments = work.store.departments_of({e["employee_id"] for e in entries})
+    announced = []
+    for e in entries:
+        start, end = shift_instants(e["date"], shifts[e["shift_code"]], work.rules.tz)
+        announced.append({"employee_id": e["employee_id"],
+                          "department": departments.get(e["employee_id"]),
+                          "date": e["date"], "shift_code": e["shift_code"],
+                          "on_call": bool(e.get("on_call")),
+                          "start": start.isoformat(), "end": end.isoformat()})
+    work.outbox.emit("duty_rostered", {"entries": announced},
+                     key=f"duty:{at.isoformat()}:{announced[0]['employee_id']}:"
+                         f"{announced[0]['date']}", at=at)
 
 
 def get_roster(store, payload: dict) -> list[dict]:
