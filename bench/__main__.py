@@ -72,6 +72,8 @@ def main() -> int:
         flood = figures["flood"]
         results["chain"] = {
             **{f"steady_{k}": v for k, v in figures["steady"].items()},
+            **{f"scraped_{k}": v for k, v in figures["steady_with_5s_scrapes"].items()
+               if k in ("p50_ms", "p99_ms", "scrapes", "scrape_p99_ms")},
             **{f"flood_{k}": v for k, v in flood.items()},
             "chain_ceiling_vs_broker_ceiling": f"{flood['completed_per_s'] / broker:.2%}",
             "database_bound_chains_per_s": round(

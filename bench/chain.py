@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import eventlet
+import eventlet.event
 import eventlet.pools
 from nameko.standalone.rpc import ClusterRpcProxy
 from zhidu.identity import issue_token
@@ -51,11 +52,44 @@ def run(config: dict, steady_rate: float = 10.0, steady_s: float = 20.0,
     try:
         residents = _setup(config)
         steady = _load(config, residents, steady_rate, steady_s, first=0)
+        # The same steady load while Prometheus-style scrapes hit every service's
+        # /metrics every 5 s: what on-call's monitoring costs the chain.
+        with _scraping([p.port for p in procs], every_s=5.0) as scrapes:
+            scraped = _load(config, residents, steady_rate, steady_s, first=50000)
+        scraped["scrapes"] = scrapes["count"]
+        scraped["scrape_p99_ms"] = scrapes["p99_ms"]()
         flood = _load(config, residents, flood_rate, flood_s, first=100000)
     finally:
         for proc in procs:
             proc.stop()
-    return {"steady": steady, "flood": flood}
+    return {"steady": steady, "steady_with_5s_scrapes": scraped, "flood": flood}
+
+
+@contextmanager
+def _scraping(ports: list[int], every_s: float):
+    """GET /metrics of every service every ``every_s`` seconds while the block runs."""
+    import requests
+
+    figures = {"count": 0, "latencies": []}
+    figures["p99_ms"] = lambda: (round(1000 * _percentile(figures["latencies"], 0.99))
+                                 if figures["latencies"] else None)
+    stop = eventlet.event.Event()
+
+    def scrape():
+        while not stop.ready():
+            for port in ports:
+                started = time.perf_counter()
+                requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+                figures["latencies"].append(time.perf_counter() - started)
+                figures["count"] += 1
+            stop.wait(every_s)
+
+    thread = eventlet.spawn(scrape)
+    try:
+        yield figures
+    finally:
+        stop.send(True)
+        thread.wait()
 
 
 def _setup(config: dict) -> list[str]:
