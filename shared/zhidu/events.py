@@ -246,7 +246,9 @@ def on_event(source_service: str, event_type: str, *, keyed: bool = False):
     ``keyed`` handlers keep no record: every write they make is keyed by the
     event (an entry or an inbox item whose id derives from it), and they emit
     and send only what they newly created, so a redelivery finds its writes
-    there and does nothing. That saves a write per event on the hot chain.
+    there and does nothing. That saves a write per event on the hot chain. A
+    keyed handler whose result has a true ``nothing_new`` is counted as a
+    duplicate.
     """
     def decorator(fn):
         handler = fn.__name__
@@ -280,9 +282,10 @@ def on_event(source_service: str, event_type: str, *, keyed: bool = False):
                 if mapped is not None and mapped is not exc:
                     raise mapped from exc
                 raise
-            if result is _SKIPPED:
+            if result is _SKIPPED or (keyed and getattr(result, "nothing_new", False)):
+                # A keyed handler says so itself when its writes were all there.
                 self.metrics.duplicates.labels(self.name, handler).inc()
-                return None
+                return None if result is _SKIPPED else result
             return result
         return ReliableEventHandler.decorator(source_service, event_type)(handle)
     return decorator

@@ -38,6 +38,11 @@ class Notified:
     def outbound(self) -> bool:
         return bool(self.webhooks) or any(item["deliveries"] for item in self.items)
 
+    @property
+    def nothing_new(self) -> bool:
+        """A redelivered event: everything it calls for is stored already."""
+        return not self.items and not self.webhooks
+
 
 class Courier:
     def __init__(self, store: NotificationsStore, senders: Senders, policy: DeliveryPolicy,

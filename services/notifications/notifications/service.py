@@ -73,7 +73,8 @@ class NotificationsService(ZhiduService):
         self.identity.forget(app.person_departed(self.store, event))
 
     # -- penalties -----------------------------------------------------------------
-    @on_event("penalties", "penalty_issued")
+    # Items and deliveries are keyed by the event; only new ones are sent.
+    @on_event("penalties", "penalty_issued", keyed=True)
     def on_penalty_issued(self, event):
         return self._notify(event)
 
