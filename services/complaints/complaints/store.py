@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 from zhidu.domain import DomainConflict
 from zhidu.mongo import Store
@@ -51,14 +51,9 @@ class ComplaintsStore(Store):
         """The next serial of a ``YYMM`` month; atomic, so never handed out twice.
 
         Drawn inside the intake's unit of work: an intake that fails gives its
-        serial back with everything else it wrote. Two first-ever draws of a
-        month can collide on the upsert; the duplicate key is left to end the
-        unit, which the library runs again to find the counter in place.
+        serial back with everything else it wrote.
         """
-        doc = self.db.counters.find_one_and_update(
-            {"_id": f"complaint_serial:{month_key}"}, {"$inc": {"value": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        return doc["value"]
+        return self.next_sequence(f"complaint_serial:{month_key}")
 
     def insert(self, case: dict) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from zhidu.domain import DomainConflict
 from zhidu.mongo import Store
 
@@ -33,12 +33,8 @@ class RepairsStore(Store):
 
     def next_serial(self, month_key: str) -> int:
         """The next serial of a ``YYMM`` month, drawn inside the intake's unit (a
-        failed intake gives it back). A first-ever draw racing another ends its
-        unit on the duplicate key and the library runs it again."""
-        doc = self.db.counters.find_one_and_update(
-            {"_id": f"repair_serial:{month_key}"}, {"$inc": {"value": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        return doc["value"]
+        failed intake gives it back)."""
+        return self.next_sequence(f"repair_serial:{month_key}")
 
     def insert(self, order: dict) -> None:
         result = self.db.orders.update_one({"_id": order["number"]},
