@@ -13,6 +13,8 @@ import time
 
 from kombu import Connection
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
 from nameko.web.handlers import http
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -183,6 +185,25 @@ class ReplayPayload(Payload):
     ids = fields.List(fields.String(), load_default=None, allow_none=True)
 
 
+class Consumers(DependencyProvider):
+    """Whether every queue this service consumes is declared, bound and consumed.
+
+    The web server can answer before the consumer thread has declared its
+    queues; an event published in that gap, on a first-ever deployment, would
+    reach no queue. /health therefore says ``degraded`` until the consumers are
+    ready, so orchestrators and tests wait for them.
+    """
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def check(self) -> str:
+        waiting = [ext for ext in self.container.extensions
+                   if isinstance(ext, QueueConsumer) and not ext._consumers_ready.ready()
+                   or isinstance(ext, QueueConsumer) and ext._consumers_ready.has_exception()]
+        return "ok" if not waiting else "starting"
+
+
 class ZhiduService:
     name = "zhidu"
     version = __version__
@@ -193,11 +214,13 @@ class ZhiduService:
     outbox = Outbox()
     metrics = Metrics()
     identity = Identity()
+    consumers = Consumers()
 
     # -- contract basics -------------------------------------------------------
     @operation()
     def health(self, payload):
-        checks = {"mongo": self._check_mongo(), "broker": self._check_broker()}
+        checks = {"mongo": self._check_mongo(), "broker": self._check_broker(),
+                  "consumers": self.consumers.check()}
         status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
         return {"service": self.name, "status": status, "version": self.version,
                 "checks": checks}

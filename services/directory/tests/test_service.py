@@ -59,7 +59,7 @@ def test_rest_api_and_openapi(start_service, auth_headers):
     assert "/api/v1/directory/employees/{employee_id}" in doc["paths"]
     health = requests.get(f"{container.web_url}/health", timeout=10).json()
     assert health == {"service": "directory", "status": "ok", "version": "0.1.0",
-                      "checks": {"mongo": "ok", "broker": "ok"}}
+                      "checks": {"mongo": "ok", "broker": "ok", "consumers": "ok"}}
     metrics = requests.get(f"{container.web_url}/metrics", timeout=10).text
     assert 'zhidu_entrypoint_calls_total{entrypoint="upsert_employee"' in metrics \
         or 'entrypoint="upsert_employee"' in metrics
