@@ -19,11 +19,20 @@ def main(argv=None) -> int:
     if argv and argv[0] == "serve":
         from .serve import main as serve
         return serve(argv[1:])
+    if argv and argv[0] == "broker":
+        from .broker import main as broker
+        return broker(argv[1:])
+    if argv and argv[0] == "deploy":
+        from .deploysecrets import main as deploy
+        return deploy(argv[1:])
     parser = argparse.ArgumentParser(prog="zhidu")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="the whole suite (zhidu run --help)")
     sub.add_parser("serve", help="one service in this process")
     sub.add_parser("docs", help="regenerate the event catalogue, JSON Schemas, AsyncAPI")
+    sub.add_parser("broker", help="load each service's broker user and permissions "
+                                  "into a broker (zhidu broker --help)")
+    sub.add_parser("deploy", help="zhidu deploy secrets: the deployment's generated passwords")
     dlq = sub.add_parser("dlq", help="list or replay a service's dead letters")
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("service")

@@ -8,6 +8,16 @@ last delay it lands in the service's dead-letter queue, from which an operator
 lists and replays it. The original is acked only once its copy is confirmed by
 the broker, so there is always exactly one place the message lives.
 
+Retries, dead letters and replays travel through the service's own
+redelivery exchange, never the default one: a service's broker user may
+publish to its own exchanges only (``zhidu.broker``). Every message carries
+the AMQP ``user_id`` of the user that published it, which RabbitMQ checks; a
+consumer refuses an event whose ``user_id`` is not its source's broker user
+(``ZHIDU_BROKER_USERS``) and dead-letters it at once, with the reason. A
+retried or replayed copy is published by the consumer itself and carries the
+original sender in ``x-zhidu-sender``, trusted only on a message whose
+``user_id`` is the consumer's own.
+
 Publication goes through an outbox in the service's own database: what a
 handler decided is written with the events it implies, published after the
 write, and relayed by a timer if the process died in between.
@@ -20,26 +30,30 @@ import socket
 import traceback
 from weakref import WeakKeyDictionary
 
-from kombu import Connection, Exchange, Queue
-from nameko.amqp.publish import Publisher, get_connection
+from amqp.exceptions import AccessRefused, NotFound
+from kombu import Connection, Exchange, Queue, binding
+from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from nameko.timer import Timer
 from pymongo import UpdateOne
 
+from .broker import broker_user, connection_user, redelivery_exchange_name, users_pattern
 from .config import float_list, setting
 from .envelope import derived_id, make_envelope, validate_envelope
 from .errors import Conflict, ValidationError
 from .operations import to_contract_error
+from .pii import mask_private
 from .times import utcnow
 
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-zhidu-attempt"
+# Who first sent a message the consumer republishes (a retry, a replay).
+SENDER_HEADER = "x-zhidu-sender"
 # Failures that no amount of waiting will cure go straight to the DLQ.
 NOT_RETRIABLE = (ValidationError, Conflict)
-DEFAULT_EXCHANGE = Exchange("", type="direct")
 
 
 def dead_letter_queue_name(service: str) -> str:
@@ -47,15 +61,36 @@ def dead_letter_queue_name(service: str) -> str:
 
 
 def retry_queue_name(queue: str, delay_ms: int) -> str:
-    return f"{queue}.retry.{delay_ms}ms"
+    # ".delay.", not the ".retry." of queues that expired into the default
+    # exchange: a queue's dead-letter exchange cannot change once declared.
+    return f"{queue}.delay.{delay_ms}ms"
+
+
+def redelivery_exchange(service: str) -> Exchange:
+    """Routes by queue name to the service's handler, retry and dead-letter queues."""
+    return Exchange(redelivery_exchange_name(service), type="direct", durable=True)
 
 
 def _amqp_uri(config) -> str:
     return setting(config, "AMQP_URI")
 
 
+def publish_identity(config) -> dict:
+    """Publish properties naming the broker user the service connects as
+    (AMQP ``user_id``): RabbitMQ refuses any other, so consumers know who sent it."""
+    return {"user_id": connection_user(_amqp_uri(config))}
+
+
+class UntrustedSender(Exception):
+    """An event not sent by its source's broker user."""
+
+
+_MISMATCHED: set[str] = set()  # services told they connect as another's user
+
+
 class ReliableEventHandler(EventHandler):
-    """A service-pool event handler with retry, back-off and a dead-letter queue."""
+    """A service-pool event handler with retry, back-off and a dead-letter
+    queue, which takes events from their source's broker user only."""
 
     def __init__(self, source_service, event_type, **kwargs):
         super().__init__(source_service, event_type, handler_type=SERVICE_POOL,
@@ -64,19 +99,43 @@ class ReliableEventHandler(EventHandler):
     def setup(self):
         super().setup()
         config = self.container.config
+        service = self.container.service_name
+        uri = _amqp_uri(config)
         self.delays_ms = [int(d * 1000) for d in
                           float_list(setting(config, "ZHIDU_RETRY_DELAYS"))]
-        self.publisher = Publisher(_amqp_uri(config), serializer="json")
-        self.dlq = Queue(dead_letter_queue_name(self.container.service_name),
-                         exchange=DEFAULT_EXCHANGE,
-                         routing_key=dead_letter_queue_name(self.container.service_name),
-                         durable=True)
+        self.publisher = Publisher(uri, serializer="json", **publish_identity(config))
+        self.users = users_pattern(config)
+        self.own_user = connection_user(uri)
+        # Our own republished copies name their first sender; that is worth
+        # believing only when no other service can publish as we do.
+        self.trust_own_copies = (self.users is not None
+                                 and self.own_user == broker_user(self.users, service))
+        if self.users is not None and not self.trust_own_copies and service not in _MISMATCHED:
+            _MISMATCHED.add(service)
+            log.error("%s connects to the broker as %r, not as %r: ZHIDU_BROKER_USERS "
+                      "expects each service to have its own user, so events from other "
+                      "services will be refused", service, self.own_user,
+                      broker_user(self.users, service))
+        self.redelivery = redelivery_exchange(service)
+        # Another service's exchange is declared by the broker's definitions,
+        # not by its consumers, whose users may only bind to it (start() makes
+        # sure it is there).
+        source = self.queue.exchange
+        source = Exchange(source.name, type=source.type, durable=source.durable,
+                          auto_delete=source.auto_delete, passive=True)
+        # Expired retries and replays come back through the redelivery
+        # exchange. (A queue with bindings has no exchange of its own.)
+        self.queue.exchange = None
+        self.queue.bindings = {binding(source, routing_key=self.queue.routing_key),
+                               binding(self.redelivery, routing_key=self.queue.name)}
+        self.dlq = Queue(dead_letter_queue_name(service), exchange=self.redelivery,
+                         routing_key=dead_letter_queue_name(service), durable=True)
         self.retry_queues = [
-            Queue(retry_queue_name(self.queue.name, ms), exchange=DEFAULT_EXCHANGE,
+            Queue(retry_queue_name(self.queue.name, ms), exchange=self.redelivery,
                   routing_key=retry_queue_name(self.queue.name, ms), durable=True,
                   queue_arguments={
                       "x-message-ttl": ms,
-                      "x-dead-letter-exchange": "",
+                      "x-dead-letter-exchange": self.redelivery.name,
                       "x-dead-letter-routing-key": self.queue.name,
                   })
             for ms in self.delays_ms
@@ -84,6 +143,7 @@ class ReliableEventHandler(EventHandler):
 
     def start(self):
         with get_connection(_amqp_uri(self.container.config)) as conn:
+            self._ensure_source_exchange(conn)
             channel = conn.channel()
             try:
                 for queue in [self.dlq, *self.retry_queues]:
@@ -92,6 +152,99 @@ class ReliableEventHandler(EventHandler):
                 channel.close()
         super().start()
 
+    def _ensure_source_exchange(self, conn) -> None:
+        """The source's exchange must exist before our queue binds to it. A
+        user that may declare it (one shared by every service, in development)
+        does so when it is missing; a service's own user may not."""
+        name = get_event_exchange(self.source_service, self.container.config).name
+        for passive in (True, False):
+            channel = conn.channel()
+            try:
+                channel.exchange_declare(name, "topic", durable=True, auto_delete=False,
+                                         passive=passive)
+                return
+            except NotFound:
+                continue
+            except AccessRefused:
+                raise RuntimeError(
+                    f"the exchange {name} is not declared and the broker user "
+                    f"{self.own_user!r} may not declare it: load the broker definitions "
+                    f"(deploy/rabbitmq/, zhidu broker apply)") from None
+            finally:
+                _close_quietly(channel)
+
+    # -- who sent it ------------------------------------------------------------
+    def sender_of(self, message) -> str:
+        """The broker user that sent ``message`` (its ``user_id``, which the
+        broker checked) — or, on a copy this service republished (a retry, a
+        replay), the sender recorded when the original arrived."""
+        user = str((message.properties or {}).get("user_id") or "")
+        headers = message.headers or {}
+        if self.trust_own_copies and user == self.own_user and SENDER_HEADER in headers:
+            return str(headers[SENDER_HEADER] or "")
+        return user
+
+    def check_sender(self, body, message) -> None:
+        """Raise :class:`UntrustedSender` unless the source's broker user sent
+        ``body``, as an event of that source."""
+        if self.users is None:
+            return  # ZHIDU_BROKER_USERS=off: every service shares one user
+        source = self.source_service
+        expected = broker_user(self.users, source)
+        sender = self.sender_of(message)
+        if sender != expected:
+            raise UntrustedSender(f"sent by broker user {sender or '(none)'!r}, not by "
+                                  f"{source}'s user {expected!r}")
+        envelope = body if isinstance(body, dict) else {}
+        claimed, kind = envelope.get("source"), envelope.get("type")
+        if (claimed is not None and claimed != source) or (
+                isinstance(kind, str) and not kind.startswith(f"{source}.")):
+            raise UntrustedSender(f"{source} published an event claiming to be "
+                                  f"{kind or claimed!r} of {claimed!r}")
+
+    def handle_message(self, body, message):
+        try:
+            self.check_sender(body, message)
+        except UntrustedSender as refusal:
+            self._refuse(message, refusal)
+            return
+        super().handle_message(body, message)
+
+    def _refuse(self, message, refusal: UntrustedSender) -> None:
+        """Dead-letter at once, as received (no retry can make it trustworthy)."""
+        headers = dict(message.headers or {})
+        headers.update({
+            ATTEMPT_HEADER: int(headers.get(ATTEMPT_HEADER, 0) or 0) + 1,
+            "x-zhidu-error": f"UntrustedSender: {refusal}"[:1000],
+            SENDER_HEADER: self.sender_of(message),
+            **self._failure_headers(),
+        })
+        try:
+            self.publisher.publish(message.body, exchange=self.redelivery,
+                                   routing_key=self.dlq.name, headers=headers,
+                                   content_type=message.content_type,
+                                   content_encoding=message.content_encoding)
+        except Exception:  # broker trouble: leave the message where it is
+            log.exception("could not dead-letter a refused event; requeueing it")
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+        metrics = _find(self.container, "Metrics")
+        if metrics:
+            labels = (self.container.service_name, self.method_name)
+            metrics.refused.labels(*labels).inc()
+            metrics.dead_lettered.labels(*labels).inc()
+        log.error("refused and dead-lettered an event on %s: %s", self.queue.name, refusal)
+
+    def _failure_headers(self) -> dict:
+        return {
+            "x-zhidu-queue": self.queue.name,
+            "x-zhidu-handler": f"{self.container.service_name}.{self.method_name}",
+            "x-zhidu-failed-at": utcnow().isoformat(),
+            "x-zhidu-host": socket.gethostname(),
+        }
+
+    # -- after the handler ------------------------------------------------------
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
@@ -113,26 +266,31 @@ class ReliableEventHandler(EventHandler):
         labels = (self.container.service_name, self.method_name)
         headers[ATTEMPT_HEADER] = attempt + 1
         headers["x-zhidu-error"] = f"{type(exc).__name__}: {exc}"[:1000]
+        headers[SENDER_HEADER] = self.sender_of(message)
         if not isinstance(exc, NOT_RETRIABLE) and attempt < len(self.retry_queues):
             queue = self.retry_queues[attempt]
-            self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
+            self.publisher.publish(message.payload, exchange=self.redelivery,
                                    routing_key=queue.name, headers=headers)
             if metrics:
                 metrics.retried.labels(*labels).inc()
             return
         headers.update({
-            "x-zhidu-queue": self.queue.name,
-            "x-zhidu-handler": f"{self.container.service_name}.{self.method_name}",
-            "x-zhidu-failed-at": utcnow().isoformat(),
+            **self._failure_headers(),
             "x-zhidu-traceback": "".join(traceback.format_exception(*exc_info))[-4000:],
-            "x-zhidu-host": socket.gethostname(),
         })
-        self.publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
+        self.publisher.publish(message.payload, exchange=self.redelivery,
                                routing_key=self.dlq.name, headers=headers)
         if metrics:
             metrics.dead_lettered.labels(*labels).inc()
         log.error("dead-lettered %s after %d attempt(s): %s",
                   self.queue.name, attempt + 1, headers["x-zhidu-error"])
+
+
+def _close_quietly(channel) -> None:
+    try:
+        channel.close()
+    except Exception:  # already closed by the broker's refusal
+        pass
 
 
 def _find(container, class_name):
@@ -365,7 +523,8 @@ class Outbox(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.exchange = get_event_exchange(self.container.service_name, config)
-        self.publisher = Publisher(_amqp_uri(config), serializer="json")
+        self.publisher = Publisher(_amqp_uri(config), serializer="json",
+                                   **publish_identity(config))
         self.grace_seconds = 2 * float(setting(config, "ZHIDU_OUTBOX_INTERVAL"))
         # Tests set ZHIDU_CHECK_EVENTS: every event emitted is checked against the
         # JSON Schema the service publishes for it, so a payload can never drift
@@ -468,7 +627,12 @@ def _dlq_id(message) -> str:
 
 
 def list_dead_letters(amqp_uri: str, service: str, limit: int = 100) -> list[dict]:
-    """Peek at the DLQ: messages are fetched unacked and returned on close."""
+    """Peek at the DLQ: messages are fetched unacked and returned on close.
+
+    What is shown is masked (phone numbers, e-mail addresses, wages, in the
+    event and in the error quoting it): whoever mends a failing handler needs
+    the event's shape, not the person's data; a replay sends the original.
+    """
     items = []
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
@@ -486,36 +650,52 @@ def list_dead_letters(amqp_uri: str, service: str, limit: int = 100) -> list[dic
                     "handler": headers.get("x-zhidu-handler"),
                     "error": headers.get("x-zhidu-error"),
                     "attempts": headers.get(ATTEMPT_HEADER),
+                    "sender": headers.get(SENDER_HEADER),
                     "failed_at": headers.get("x-zhidu-failed-at"),
                     "traceback": headers.get("x-zhidu-traceback"),
                     "event": message.payload,
                 })
         finally:
             channel.close()  # everything unacked goes back, in order
-    return items
+    return [mask_private(item) for item in items]
 
 
 def replay_dead_letters(amqp_uri: str, service: str, ids: list[str] | None = None,
                         limit: int = 1000) -> list[str]:
-    """Send dead letters back to the handler queue they failed in."""
+    """Send dead letters back to the handler queue they failed in.
+
+    Run it as the service's own broker user (the service's
+    ``replay_dead_letters`` operation does): the copy carries the sender the
+    handler first saw, which the handler believes only from its own user, so
+    an event refused as untrusted is refused again.
+    """
     replayed = []
-    publisher = Publisher(amqp_uri, serializer="json")
+    publisher = Publisher(amqp_uri, serializer="json", user_id=connection_user(amqp_uri))
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
         queue = Queue(dead_letter_queue_name(service), durable=True)(channel)
         queue.declare()
+        # Only what is parked now: a replay that fails at once (a refused
+        # sender) is parked again behind them and must wait for the next.
+        _, waiting, _ = queue.queue_declare(passive=True)
         try:
-            for _ in range(limit):
+            for _ in range(min(limit, waiting)):
                 message = queue.get(no_ack=False)
                 if message is None:
                     break
                 message_id = _dlq_id(message)
-                target = (message.headers or {}).get("x-zhidu-queue")
+                headers = message.headers or {}
+                target = headers.get("x-zhidu-queue")
                 if not target or (ids is not None and message_id not in ids):
                     continue
-                publisher.publish(message.payload, exchange=DEFAULT_EXCHANGE,
-                                  routing_key=target,
-                                  headers={"x-zhidu-replayed-at": utcnow().isoformat()})
+                try:
+                    publisher.publish(message.payload, exchange=redelivery_exchange(service),
+                                      routing_key=target, mandatory=True,
+                                      headers={"x-zhidu-replayed-at": utcnow().isoformat(),
+                                               SENDER_HEADER: headers.get(SENDER_HEADER, "")})
+                except UndeliverableMessage:
+                    log.warning("%s: no queue %s to replay it to; it stays", message_id, target)
+                    continue
                 message.ack()
                 replayed.append(message_id)
         finally:

@@ -4,6 +4,13 @@ Starts what is missing — a local RabbitMQ when none answers on ``AMQP_URI``
 (if one is installed), the embedded MongoDB-wire server when ``MONGO_URI`` is
 unset — then one process per discovered service, and Prometheus and
 Alertmanager watching them when those are installed (``monitoring_stack``).
+
+On a broker the suite started itself (now, or earlier through
+``deploy/scripts/ensure-broker.sh``, which leaves the same mark under the data
+directory), each service connects as its own user, as deployed: the broker
+definitions (``zhidu.broker``) are loaded with fresh passwords at every run.
+A broker someone else started is not changed: the services share
+``AMQP_URI``'s user and consumers check no sender (``ZHIDU_BROKER_USERS=off``).
 Ctrl-C (or SIGTERM) stops the monitoring and the services first, then what
 the launcher started, and nothing is left running.
 """
@@ -44,17 +51,83 @@ def wait_until(predicate, timeout: float, what: str) -> None:
     raise SystemExit(f"gave up waiting for {what} after {timeout:.0f}s")
 
 
-def ensure_broker(amqp_uri: str) -> None:
+BROKER_MARK = "broker-started"
+
+
+def ensure_broker(amqp_uri: str, data_dir: Path | None = None) -> bool:
+    """A broker answering on ``amqp_uri``; True when the suite started it."""
     parts = urlparse(amqp_uri)
     host, port = parts.hostname or "localhost", parts.port or 5672
     if answers(host, port):
-        return
+        return data_dir is not None and started_by_suite(amqp_uri, data_dir)
     if host not in ("localhost", "127.0.0.1") or not shutil.which("rabbitmq-server"):
         raise SystemExit(f"no broker answers at {host}:{port} and none can be started "
                          "here; install rabbitmq-server or set AMQP_URI")
     print(f"starting RabbitMQ (nothing answered on {host}:{port})", flush=True)
     subprocess.run(["rabbitmq-server", "-detached"], check=False)
     wait_until(lambda: answers(host, port), 90, "RabbitMQ")
+    if data_dir is None:
+        return False
+    # Ours: its management API loads the broker users, its Prometheus
+    # endpoint is what the monitoring scrapes.
+    if not answers(host, 15672) and shutil.which("rabbitmq-plugins"):
+        subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_management",
+                        "rabbitmq_prometheus"], check=False, stdout=subprocess.DEVNULL)
+    wait_until(lambda: answers(host, 15672), 60, "RabbitMQ's management API")
+    from .broker import Management
+
+    mark = Path(data_dir) / BROKER_MARK
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text("\n".join(Management.for_broker(amqp_uri).nodes()) + "\n")
+    return True
+
+
+def started_by_suite(amqp_uri: str, data_dir: Path) -> bool:
+    """Whether the broker answering is the one whose start the suite marked:
+    the same node, with the same operating-system process, is running."""
+    from .broker import Management
+
+    mark = Path(data_dir) / BROKER_MARK
+    if not mark.exists():
+        return False
+    try:
+        running = Management.for_broker(amqp_uri, timeout=5).nodes()
+    except Exception:  # no management API, or not ours to ask
+        return False
+    return running == sorted(line for line in mark.read_text().splitlines() if line.strip())
+
+
+def broker_identities(amqp_uri: str, services: list[str], ours: bool) -> dict[str, dict]:
+    """Environment for each service: its own broker user on a broker the suite
+    started (the definitions loaded with fresh passwords); on another, none,
+    and no sender checks."""
+    import secrets
+
+    from .broker import (
+        Management,
+        broker_user,
+        suite_definitions,
+        users_pattern,
+        vhost_of,
+        with_user,
+    )
+
+    pattern = users_pattern(None)
+    if pattern is None:
+        return {}
+    if not ours:
+        print("the broker was not started by the suite, so it is left as it is: the "
+              "services share AMQP_URI's user and do not check who sent an event "
+              "(ZHIDU_BROKER_USERS=off)", flush=True)
+        return {name: {"ZHIDU_BROKER_USERS": "off"} for name in services}
+    plugins = discover()
+    passwords = {name: secrets.token_hex(24) for name in plugins}
+    Management.for_broker(amqp_uri).load(suite_definitions(
+        plugins, vhost=vhost_of(amqp_uri), pattern=pattern, passwords=passwords))
+    print(f"each service connects to the broker as its own user ({pattern}), as "
+          "deployed (deploy/rabbitmq/)", flush=True)
+    return {name: {"AMQP_URI": with_user(amqp_uri, broker_user(pattern, name),
+                                         passwords[name])} for name in services}
 
 
 def start_embedded_mongo(data_dir: Path, port: int) -> subprocess.Popen:
@@ -115,7 +188,9 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown services {unknown}; installed: {', '.join(plugins)}")
 
-    ensure_broker(setting(None, "AMQP_URI"))
+    amqp_uri = setting(None, "AMQP_URI")
+    identities = broker_identities(amqp_uri, chosen,
+                                   ensure_broker(amqp_uri, Path(args.data_dir)))
     env = dict(os.environ)
     # On a developer's machine the suite answers this machine only, unless told.
     env["ZHIDU_BIND_ADDRESS"] = os.environ.get("ZHIDU_BIND_ADDRESS") or "127.0.0.1"
@@ -131,14 +206,17 @@ def main(argv=None) -> int:
     # The suite's own token issuer: its key is made once, under the data
     # directory's sibling var/keys (never committed), before any service reads it.
     from .identity import KeyRing, key_dir
+    from .secretbox import ensure_key_file
     KeyRing(key_dir(None)).ensure()
+    ensure_key_file(key_dir(None))  # seals stored secrets, unless ZHIDU_SECRET_KEY gives one
 
     services = []
     for name in chosen:
         plugin = plugins[name]
         print(f"starting {name} on {env['ZHIDU_BIND_ADDRESS']}:{plugin.port}", flush=True)
         services.append(subprocess.Popen(
-            [sys.executable, "-m", "zhidu.serve", name], env=env, start_new_session=True))
+            [sys.executable, "-m", "zhidu.serve", name], env=dict(env, **identities.get(name, {})),
+            start_new_session=True))
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt

@@ -4,12 +4,22 @@ They use the real parts: RabbitMQ (one fresh vhost per test, through nameko's
 ``rabbit_config``) and a MongoDB-wire server (``MONGO_URI``, or SecantusDB
 started for the session), each test with its own database names.
 
+Each service a test starts connects to the broker as deployed: as a user of
+its own, with the permissions of ``deploy/rabbitmq/`` in the test's vhost, and
+its consumers take events from their source's user only. The users
+(``zhidu-t<session>-<service>``) are made on the session's broker when first
+needed and removed when the session ends; the vhosts go with their tests, so
+nothing else on the broker changes. ``publish_event`` publishes as the
+source's user. On a broker the harness does not manage (a test's own node),
+services share the test's user and check no sender (``ZHIDU_BROKER_USERS=off``).
+
 Load with ``pytest_plugins = ["zhidu.testing"]`` after eventlet monkey-patching.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,10 +28,23 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from urllib.parse import urlparse
 
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from .broker import (
+    Management,
+    Needs,
+    bindable_events,
+    broker_user,
+    connection_user,
+    definitions,
+    needs_of,
+    suite_needs,
+    vhost_of,
+    with_user,
+)
 from .launcher import answers
 
 
@@ -91,11 +114,113 @@ def mongo_uri():
 def zhidu_key_dir():
     """The own issuer's keys for the test session (never the developer's var/keys)."""
     from .identity import KeyRing
+    from .secretbox import ensure_key_file
 
     path = tempfile.mkdtemp(prefix="zhidu-test-keys-")
     KeyRing(path).ensure()
+    ensure_key_file(path)  # what seals stored secrets (zhidu.secretbox)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+class BrokerUsers:
+    """Broker users of the session's own, one per service, in each test's vhost."""
+
+    def __init__(self, amqp_uri: str, api_uri: str):
+        self.amqp_uri, self.api_uri = amqp_uri, api_uri
+        self.pattern = f"zhidu-t{secrets.token_hex(3)}-{{service}}"
+        self.password = secrets.token_hex(16)
+        self.created: set[str] = set()
+        self.granted: dict[str, set[str]] = {}  # vhost → services with permissions
+        self._api = None
+        self._suite = None
+
+    def manages(self, amqp_uri: str) -> bool:
+        """A test's vhost on the session's broker, reached as the session's user."""
+        ours, theirs = urlparse(self.amqp_uri), urlparse(amqp_uri)
+        return (theirs.hostname == ours.hostname and (theirs.port or 5672) == (ours.port or 5672)
+                and connection_user(amqp_uri) == connection_user(self.amqp_uri)
+                and vhost_of(amqp_uri) != "/")
+
+    def user(self, service: str) -> str:
+        return broker_user(self.pattern, service)
+
+    def uri(self, amqp_uri: str, service: str, service_cls=None) -> str:
+        """``amqp_uri`` as ``service``'s user, with its permissions in the vhost."""
+        self.grant(vhost_of(amqp_uri), needs_of(service_cls) if service_cls is not None
+                   else Needs(service))
+        return with_user(amqp_uri, self.user(service), self.password)
+
+    def grant(self, vhost: str, needs: Needs) -> None:
+        """Users and permissions in ``vhost`` for every installed service,
+        ``needs.service`` and the sources it listens to, and their exchanges."""
+        if self._suite is None:
+            from .plugins import discover
+
+            plugins = discover()
+            self._suite = ({n.service: n for n in suite_needs(plugins)},
+                           bindable_events(plugins))
+        suite, bindable = self._suite
+        wanted = dict(suite)
+        known = suite.get(needs.service)
+        wanted[needs.service] = needs if known is None else Needs(
+            needs.service, needs.calls or known.calls, needs.sources | known.sources)
+        for source in wanted[needs.service].sources:
+            wanted.setdefault(source, Needs(source))
+        granted = self.granted.setdefault(vhost, set())
+        fresh = [n for name, n in wanted.items() if name not in granted]
+        if not fresh:
+            return
+        doc = definitions(fresh, vhost=vhost, pattern=self.pattern, bindable=bindable,
+                          passwords={n.service: self.password for n in fresh})
+        doc["users"] = [u for u in doc["users"] if u["name"] not in self.created]
+        del doc["vhosts"]  # the test's, made already
+        self.api().load(doc)
+        self.created.update(u["name"] for u in doc["users"])
+        granted.update(n.service for n in fresh)
+
+    def api(self) -> Management:
+        if self._api is None:
+            self._api = Management(self.api_uri)
+        return self._api
+
+    def close(self) -> None:
+        if self.created:
+            self.api().delete_users(self.created)
+            self.created.clear()
+
+
+_BROKER_USERS: BrokerUsers | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_users(request):
+    """The session's broker users (made when first needed, removed at the end)."""
+    global _BROKER_USERS
+    try:
+        amqp_uri = request.config.getoption("RABBIT_AMQP_URI")
+        api_uri = request.config.getoption("RABBIT_API_URI")
+    except ValueError:  # nameko's pytest plugin is not loaded: no broker here
+        yield None
+        return
+    _BROKER_USERS = BrokerUsers(amqp_uri, api_uri)
+    try:
+        yield _BROKER_USERS
+    finally:
+        users, _BROKER_USERS = _BROKER_USERS, None
+        users.close()
+
+
+def as_service(config: dict, service: str, service_cls=None) -> dict:
+    """``config`` for ``service``: its own broker user where the harness
+    manages the broker; the test's user, checking no sender, elsewhere."""
+    if config.get("ZHIDU_BROKER_USERS"):
+        return config  # the test says who is who
+    users = _BROKER_USERS
+    if users is None or not users.manages(config["AMQP_URI"]):
+        return dict(config, ZHIDU_BROKER_USERS="off")
+    return dict(config, AMQP_URI=users.uri(config["AMQP_URI"], service, service_cls),
+                ZHIDU_BROKER_USERS=users.pattern)
 
 
 @pytest.fixture
@@ -236,7 +361,8 @@ def start_service(container_factory, zhidu_config):
     """
     def start(service_cls, **overrides):
         port = free_port()
-        config = dict(zhidu_config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", **overrides)
+        config = as_service(dict(zhidu_config, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
+                                 **overrides), service_cls.name, service_cls)
         container = container_factory(service_cls, config)
         container.start()
         container.web_url = f"http://127.0.0.1:{port}"
@@ -395,14 +521,28 @@ def service_db(config: dict, service: str):
     return connect(config["MONGO_URI"])[database_name(config, service)]
 
 
-def publish_event(amqp_uri: str, envelope: dict) -> None:
-    """Publish an envelope as its source service would (persistent, confirmed)."""
+def publish_event(amqp_uri: str, envelope: dict, *, sender: str | None = "",
+                  exchange: str | None = None) -> None:
+    """Publish an envelope as its source service would: as the source's broker
+    user, naming it in ``user_id``, persistent and confirmed.
+
+    ``sender`` publishes as another service's user instead (a forgery), and
+    ``sender=None`` as ``amqp_uri``'s own user without ``user_id``, as a
+    stranger with the right to write the exchange would. ``exchange`` is the
+    source whose exchange it goes to (default: the envelope's).
+    """
     from nameko.amqp.publish import Publisher
     from nameko.standalone.events import get_event_exchange
 
     source, event_type = envelope["type"].split(".", 1)
-    Publisher(amqp_uri, serializer="json").publish(
-        envelope, exchange=get_event_exchange(source, {}), routing_key=event_type)
+    identity = {}
+    if sender is not None:
+        users = _BROKER_USERS
+        if users is not None and users.manages(amqp_uri):
+            amqp_uri = users.uri(amqp_uri, sender or source)
+        identity["user_id"] = connection_user(amqp_uri)
+    Publisher(amqp_uri, serializer="json", **identity).publish(
+        envelope, exchange=get_event_exchange(exchange or source, {}), routing_key=event_type)
 
 
 class ServiceProcess:
@@ -411,6 +551,7 @@ class ServiceProcess:
     def __init__(self, service: str, config: dict):
         self.service = service
         self.port = free_port()
+        config = as_service(config, service)
         self.env = dict(os.environ, **{k: str(v) for k, v in config.items()},
                         WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}",
                         ZHIDU_LOG_LEVEL="WARNING")

@@ -105,7 +105,7 @@ def test_every_panel_and_alert_runs_on_prometheus_scraping_the_suite(suite, zhid
         assert api(stack, "query", query=f"{queues} == 0")["result"] == []
         assert api(stack, "query", query=(
             f'count(rabbitmq_queue_consumers{{vhost="{vhost}", queue=~"evt-.+", '
-            f'queue!~".+[.]retry[.][0-9]+ms"}} '
+            f'queue!~".+[.]delay[.][0-9]+ms"}} '
             f'unless {queues})'))["result"] == [], "handler queues the selector misses"
 
         exported = {"up"}

@@ -5,13 +5,12 @@ import requests
 from directory.service import DirectoryService
 from dormitory.service import DormitoryService
 from nameko.exceptions import RemoteError
-from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
 from pymongo.errors import DuplicateKeyError
 from zhidu.envelope import make_envelope
 from zhidu.mongo import Mongo
-from zhidu.testing import wait_for
+from zhidu.testing import publish_event, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +34,6 @@ class Dorm:
         self.config = config
         self.acting = rpc
         self.rpc = rpc.dormitory
-        self.dispatch = event_dispatcher(config)
 
     def as_(self, employee_id, role=None):
         """The dormitory's operations called with ``employee_id``'s own token only."""
@@ -45,7 +43,7 @@ class Dorm:
         envelope = envelope or make_envelope("directory", event_type, data)
         with entrypoint_waiter(self.container, f"on_{event_type}", timeout=15), \
                 entrypoint_waiter(self.container, COPIES[event_type], timeout=15):
-            self.dispatch("directory", event_type, envelope)
+            publish_event(self.config["AMQP_URI"], envelope)  # as the directory
         return envelope
 
     def hire(self, employee_id, gender="M", name=None, role="staff", **lines):
