@@ -86,6 +86,12 @@ class Store:
         fields = {k: v for k, v in fields.items() if k != "_id"}
         return self.copy_newer("people", employee_id, fields, as_of, stamp="as_of")
 
+    def departments(self) -> set[str]:
+        """The departments the directory copy knows (metric labels are bounded to
+        them); read apart from the unit of work that asks, which a label is no
+        part of."""
+        return {d for d in self._db.people.distinct("department") if isinstance(d, str)}
+
     # -- counters --------------------------------------------------------------
     def next_sequence(self, name: str) -> int:
         """Atomic counter; unique under concurrent callers."""

@@ -4,6 +4,11 @@ Counters move where the events are emitted, so a replica counts what it
 decided; gauges are recomputed at scrape time from one indexed aggregation
 over the open cases, so every replica reports the same truth about the
 database and alerts take ``max`` across them.
+
+A case's department is typed by people (at assignment, for liability), so a
+``department`` label names only a department the directory knows — one the
+people in the service's directory copy work in — and ``other`` for any
+other spelling: one series per typo would outlive the typo by weeks.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import math
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
+from zhidu.metrics import KnownValues
 from zhidu.times import as_utc
 
 from .stats_pipeline import GAUGE_STATES
@@ -55,14 +61,39 @@ def declare(registry) -> dict:
         "sweep_cases": Counter(
             "zhidu_complaints_swept_cases_total", "Cases examined by the sweep.",
             registry=registry),
+        # Scheduled reports (reporting.py): read from the database at scrape time.
+        "reports_last_produced": Gauge(
+            "zhidu_complaints_report_last_produced_timestamp_seconds",
+            "Unix time the newest period of a report kind was produced; 0 when none was.",
+            ["kind"], registry=registry),
+        "reports_expected_since": Gauge(
+            "zhidu_complaints_report_expected_since_timestamp_seconds",
+            "End of the newest period whose report is past its deadline (rules/reports.yaml): "
+            "a kind produced before this is late; 0 while none is due.",
+            ["kind"], registry=registry),
     }
+
+
+def department_label(metrics, department: str | None) -> str:
+    """``department`` if the directory knows it, ``unassigned`` when none, else ``other``.
+
+    Metrics declared outside a container have no directory copy to go by and
+    take the department as it is.
+    """
+    if not department:
+        return UNASSIGNED
+    try:
+        known = metrics["departments"]
+    except KeyError:
+        return department
+    return known.label(department) if isinstance(known, KnownValues) else department
 
 
 def count_events(metrics, case: dict, events: list[dict]) -> None:
     """Move the counters for events just emitted about ``case``."""
     if metrics is None:
         return
-    department = case.get("department") or UNASSIGNED
+    department = department_label(metrics, case.get("department"))
     for event in events:
         kind, data = event["type"], event["data"]
         if kind == "received":
@@ -81,7 +112,7 @@ def count_closed(metrics, before: dict, after: dict) -> None:
         return
     was_met = {(c["name"], c.get("round")) for c in before.get("clocks") or ()
                if c.get("state") == "met"}
-    department = after.get("department") or UNASSIGNED
+    department = department_label(metrics, after.get("department"))
     for clock in after.get("clocks") or ():
         if clock.get("state") == "met" and (clock["name"], clock.get("round")) not in was_met:
             metrics["clocks_closed"].labels(

@@ -1,7 +1,15 @@
 """The directory's application functions: each takes the unit of work it runs in.
 
-``store`` and ``outbox`` are the worker's; an upsert and its event commit
+``store`` and ``outbox`` are the worker's; an upsert and its events commit
 together, so an employee record never exists without its announcement.
+
+The announcement is in parts. ``employee_upserted`` carries what every
+service may know; a person's phone and e-mail (``employee_contact_changed``)
+and wage (``employee_wage_changed``) go out in events of their own, which only
+the services named in their schema's ``restricted_to`` may receive. Each part
+is announced when it changed, under an id that follows its content and the
+record's revision (so a retried call repeats its id, and a change undone later
+does not).
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ from zhidu.operations import jsonable
 from zhidu.times import to_iso, utcnow
 
 from . import credentials
+from .schemas import PRIVATE
 from .store import BOOKKEEPING
 
 log = logging.getLogger(__name__)
@@ -30,15 +39,40 @@ class LoginPolicy:
 
 
 def upsert_employee(store, outbox, payload: dict, actor: dict) -> dict:
-    """Store the facts; announce them when they changed (the event id follows the content)."""
+    """Store the facts; announce them when they changed (ids follow content and revision)."""
     facts = {k: v for k, v in payload.items() if k not in ("actor", "request_id")}
     hired = facts.get("hired_on")
     facts["hired_on"] = hired.isoformat() if hired else None
+    before = store.get(facts["employee_id"])
     employee, changed = store.upsert(facts, actor)
-    public = _public(employee)
+    record = _public(employee)
     if changed:
-        outbox.emit("employee_upserted", jsonable(public), key=_digest(public))
-    return public
+        revision = employee.get("revision", 0)
+        for event_type, data in announcements(record, before and _public(before)):
+            outbox.emit(event_type, data, key=f"{_digest(data)}:{revision}")
+    return record
+
+
+def announcements(employee: dict, before: dict | None) -> list[tuple[str, dict]]:
+    """The events announcing ``employee``: each part that is new or changed.
+
+    A new person's restricted parts are announced only when they hold something.
+    """
+    private = {name for fields in PRIVATE.values() for name in fields}
+    parts = [("employee_upserted", {k: v for k, v in employee.items() if k not in private})]
+    parts += [(event_type, {"employee_id": employee["employee_id"],
+                            **{name: employee.get(name) for name in fields}})
+              for event_type, fields in PRIVATE.items()]
+    out = []
+    for event_type, data in parts:
+        if before is None:
+            fresh = event_type == "employee_upserted" or any(
+                v is not None for k, v in data.items() if k != "employee_id")
+        else:
+            fresh = any(before.get(k) != v for k, v in data.items())
+        if fresh:
+            out.append((event_type, jsonable(data)))
+    return out
 
 
 def get_employee(store, employee_id: str) -> dict:

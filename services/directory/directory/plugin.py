@@ -5,6 +5,7 @@ PLUGIN = ServicePlugin(
     service="directory.service:DirectoryService",
     port=8100,
     summary="Employees and reporting lines; the source every other service copies from.",
-    emits=("employee_upserted", "employee_departed"),
+    emits=("employee_upserted", "employee_departed", "employee_contact_changed",
+           "employee_wage_changed"),
     event_schemas="directory.schemas:EVENTS",
 )

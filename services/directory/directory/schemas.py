@@ -4,7 +4,10 @@ from zhidu.schemas import MAX_YUAN, Day, Payload, Time, actor_field
 ID = validate.Length(min=1, max=64)
 
 
-class Employee(Payload):
+class PublicEmployee(Payload):
+    """What every service may know of a person: who they are, where they work,
+    whom they answer to (``employee_upserted``)."""
+
     employee_id = fields.String(required=True, validate=ID)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     gender = fields.String(required=True, validate=validate.OneOf(["M", "F"]))
@@ -16,12 +19,29 @@ class Employee(Payload):
     manager_id = fields.String(load_default=None, allow_none=True, validate=ID)
     unit_head_id = fields.String(load_default=None, allow_none=True, validate=ID)
     group_leader_id = fields.String(load_default=None, allow_none=True, validate=ID)
-    email = fields.Email(load_default=None, allow_none=True)
-    phone = fields.String(load_default=None, allow_none=True,
-                          validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
-    monthly_wage_yuan = fields.Integer(load_default=None, allow_none=True,
-                                       validate=validate.Range(min=0, max=MAX_YUAN))
     hired_on = Day(load_default=None, allow_none=True, earliest="1950-01-01")
+
+
+def _email():
+    return fields.Email(load_default=None, allow_none=True)
+
+
+def _phone():
+    return fields.String(load_default=None, allow_none=True,
+                         validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+
+
+def _wage():
+    return fields.Integer(load_default=None, allow_none=True,
+                          validate=validate.Range(min=0, max=MAX_YUAN))
+
+
+class Employee(PublicEmployee):
+    """The whole record: read by the person, their line managers and HR."""
+
+    email = _email()
+    phone = _phone()
+    monthly_wage_yuan = _wage()
 
 
 class UpsertEmployee(Employee):
@@ -70,7 +90,32 @@ class DepartedEvent(Payload):
     at = fields.String(required=True)
 
 
+# A person's phone, e-mail and wage leave the directory only in events of
+# their own, each for the services that need it: the broker lets no other
+# service bind a queue to them, and the catalogue says so (``restricted_to``).
+class ContactChanged(Payload):
+    """A person's phone and e-mail, for the service that sends to people."""
+
+    restricted_to = ("notifications",)
+    employee_id = fields.String(required=True, validate=ID)
+    email = _email()
+    phone = _phone()
+
+
+class WageChanged(Payload):
+    """A person's monthly wage, for the 20 % ceiling on deductions from it."""
+
+    restricted_to = ("penalties",)
+    employee_id = fields.String(required=True, validate=ID)
+    monthly_wage_yuan = _wage()
+
+
 EVENTS = {
-    "employee_upserted": Employee,
+    "employee_upserted": PublicEmployee,
     "employee_departed": DepartedEvent,
+    "employee_contact_changed": ContactChanged,
+    "employee_wage_changed": WageChanged,
 }
+# The fields of each restricted event, besides employee_id.
+PRIVATE = {"employee_contact_changed": ("email", "phone"),
+           "employee_wage_changed": ("monthly_wage_yuan",)}

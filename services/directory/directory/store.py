@@ -2,7 +2,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from zhidu.mongo import Store
 
 # Kept on the record, not part of the employee others copy.
-BOOKKEEPING = ("departed_at", "departed_by", "updated_by", "as_of")
+BOOKKEEPING = ("departed_at", "departed_by", "updated_by", "as_of", "revision")
 
 
 class DirectoryStore(Store):
@@ -31,8 +31,12 @@ class DirectoryStore(Store):
             upsert=True, return_document=ReturnDocument.BEFORE)
         changed = before is None or any(before.get(k) != v for k, v in facts.items())
         if changed:
+            # Each change numbers the record anew: its announcements carry the
+            # number in their ids, so a change undone later (A, B, A again) is
+            # announced again instead of looking like a repeat of the first.
             self.db.employees.update_one({"_id": employee["employee_id"]},
-                                         {"$set": {"updated_by": actor}})
+                                         {"$set": {"updated_by": actor},
+                                          "$inc": {"revision": 1}})
         return self.get(employee["employee_id"]), changed
 
     def get(self, employee_id: str) -> dict | None:

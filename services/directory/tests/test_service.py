@@ -28,6 +28,24 @@ def test_upsert_publishes_and_reads_back(start_service, rpc, event_tap):
     assert [e["employee_id"] for e in listed] == ["E1", "E2"]
 
 
+def test_contacts_and_wage_are_announced_apart_from_the_employee(start_service, rpc,
+                                                                 event_tap):
+    start_service(DirectoryService)
+    private = {"phone": "13800000001", "email": "li@example.com", "monthly_wage_yuan": 6000}
+    with event_tap("directory") as tap:
+        rpc.directory.upsert_employee(dict(ALICE, **private))
+        [public] = tap.wait("directory.employee_upserted")
+        [contact] = tap.wait("directory.employee_contact_changed")
+        [wage] = tap.wait("directory.employee_wage_changed")
+    assert not {"phone", "email", "monthly_wage_yuan"} & set(public["data"])
+    assert public["data"]["manager_id"] == "M1"
+    assert contact["data"] == {"employee_id": "E1", "email": "li@example.com",
+                               "phone": "13800000001"}
+    assert wage["data"] == {"employee_id": "E1", "monthly_wage_yuan": 6000}
+    # HR reads the whole record
+    assert rpc.directory.get_employee({"employee_id": "E1"})["monthly_wage_yuan"] == 6000
+
+
 def test_bad_input_names_the_field_and_writes_nothing(start_service, rpc):
     start_service(DirectoryService)
     with pytest.raises(RemoteError) as err:

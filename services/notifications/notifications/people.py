@@ -1,7 +1,23 @@
-"""The service's copy of the directory, as the routing table sees it."""
+"""The service's copy of the directory, as the routing table sees it.
+
+People's phones and e-mail addresses come apart from the rest of their record,
+in ``directory.employee_contact_changed``: an event only this service may
+receive, since it is the one that sends to people.
+"""
 from __future__ import annotations
 
+from zhidu.domain import DomainValidation
+from zhidu.times import parse_time
+
 from .store import NotificationsStore
+
+
+def remember_contact(store: NotificationsStore, event: dict) -> str:
+    data = event["data"]
+    if not data.get("employee_id"):
+        raise DomainValidation.one("data.employee_id", "missing")
+    store.upsert_contact(data["employee_id"], data, parse_time(event["time"]))
+    return data["employee_id"]
 
 
 class StoreDirectory:
