@@ -53,8 +53,10 @@ def main() -> int:
     # Every call carries a real token, verified by the services as in production;
     # the bench signs with a key of its own, never the installation's.
     from zhidu.identity import KeyRing
+    from zhidu.secretbox import ensure_key_file
     os.environ["ZHIDU_KEY_DIR"] = tempfile.mkdtemp(prefix="zhidu-bench-keys-")
     KeyRing(os.environ["ZHIDU_KEY_DIR"]).ensure()
+    ensure_key_file(os.environ["ZHIDU_KEY_DIR"])
     with bench_vhost(amqp) as vhost_uri, mongo_server() as mongo_uri:
         results["broker_ceiling"] = ceilings.broker_ceiling(vhost_uri)
         show("raw broker ceiling (plain kombu publish, then consume)", results["broker_ceiling"])

@@ -175,10 +175,12 @@ def run(amqp_uri: str, mongo_uri: str) -> dict:
     from console.testing import PASSWORD as SEEDED
     from console.testing import Suite, acting, seed_people
     from zhidu.identity import KeyRing
+    from zhidu.secretbox import ensure_key_file
 
     assert SEEDED == PASSWORD
     keys = tempfile.mkdtemp(prefix="zhidu-bench-keys-")
     KeyRing(keys).ensure()
+    ensure_key_file(keys)
     config = {"AMQP_URI": amqp_uri, "MONGO_URI": mongo_uri,
               "ZHIDU_DB_PREFIX": f"bench{uuid.uuid4().hex[:6]}_", "ZHIDU_KEY_DIR": keys,
               "ZHIDU_OUTBOX_INTERVAL": "1.0", "ZHIDU_SWEEP_INTERVAL": "3600",

@@ -212,10 +212,12 @@ def run(amqp_uri: str, mongo_uri: str, steady_rate: float = STEADY_RATE,
         steady_s: float = STEADY_S) -> dict:
     from zhidu.identity import KeyRing
     from zhidu.plugins import discover
+    from zhidu.secretbox import ensure_key_file
 
     if not os.environ.get("ZHIDU_KEY_DIR"):
         os.environ["ZHIDU_KEY_DIR"] = tempfile.mkdtemp(prefix="zhidu-bench-keys-")
     KeyRing(os.environ["ZHIDU_KEY_DIR"]).ensure()
+    ensure_key_file(os.environ["ZHIDU_KEY_DIR"])
     # The services' own defaults for timers and relays, as deployed.
     config = {"AMQP_URI": amqp_uri, "MONGO_URI": mongo_uri,
               "ZHIDU_DB_PREFIX": f"bench{uuid.uuid4().hex[:6]}_"}

@@ -1,5 +1,6 @@
 """What leaves the building, as a nameko dependency: the senders, the webhook
-subscribers, and the sends an event's unit decided — started once it committed.
+subscribers and their secrets' key, and the sends an event's unit decided —
+started once it committed.
 
 An event handler runs as a unit of work the driver may re-run; only the run
 that committed returns, so the handler returns what it stored
@@ -13,12 +14,15 @@ import time
 from weakref import WeakKeyDictionary
 
 from nameko.extensions import DependencyProvider
+from zhidu.domain import DomainValidation
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
 from zhidu.rulebook import RuleBook
+from zhidu.secretbox import SecretBox
 
 from .channels import Senders
 from .dispatch import Courier, Notified
+from .targets import TargetPolicy, TargetRefused, Unresolved
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,25 @@ class Subscribers:
         self.cached = None
 
 
+class Hooks:
+    """What registering a webhook needs: where it may point, and sealing its secret."""
+
+    def __init__(self, targets: TargetPolicy, box: SecretBox, changed=lambda: None):
+        self.targets = targets
+        self.box = box
+        self.changed = changed  # the subscriber list must be read again
+
+    def vet(self, url: str) -> None:
+        """Refuse, naming ``url`` and the rule, what no webhook may reach."""
+        try:
+            self.targets.vet(url)
+        except (TargetRefused, Unresolved) as exc:
+            raise DomainValidation.one("url", str(exc)) from None
+
+    def seal(self, secret: str) -> str:
+        return self.box.seal(secret)
+
+
 class Dispatch:
     """One worker's view of the outbound side."""
 
@@ -84,23 +107,41 @@ class Dispatch:
         self.provider.changed[self.worker_ctx] = True
         self.provider.subscribers.forget()
 
+    @property
+    def hooks(self) -> Hooks:
+        return Hooks(self.provider.senders.targets, self.provider.box,
+                     self.subscriptions_changed)
+
 
 class Outbound(DependencyProvider):
     def setup(self):
         self.changed = WeakKeyDictionary()
         self.deferred = WeakKeyDictionary()
+        # No key, no start: a replica sealing with a key of its own would
+        # leave secrets its siblings cannot open (zhidu.secretbox).
+        self.box = SecretBox.from_config(self.container.config)
 
     def start(self):
         rules = self._sibling(RuleBook).rules
         store = self._sibling(Mongo).store
         self.metrics = self._sibling(Metrics)
-        self.senders = Senders(rules.settings, rules.policy.smtp_timeout,
-                               rules.policy.http_timeout)
+        policy = rules.policy
+        self.senders = Senders(rules.settings, policy.smtp_timeout, policy.http_timeout,
+                               policy.webhook_attempt_seconds,
+                               TargetPolicy(rules.settings.webhook_networks))
         self.subscribers = Subscribers(store.active_subscriptions,
-                                       rules.policy.subscribers_cache_seconds)
+                                       policy.subscribers_cache_seconds)
         attempts = self.metrics["attempts"]
-        self.courier = Courier(store, self.senders, rules.policy,
-                               lambda channel, state: attempts.labels(channel, state).inc())
+
+        def spawn(job):
+            return self.container.spawn_managed_thread(
+                job, identifier="notifications.webhook_sweep")
+        self.courier = Courier(store, self.senders, policy,
+                               lambda channel, state: attempts.labels(channel, state).inc(),
+                               box=self.box, spawn=spawn)
+        resealed = store.reseal_secrets(self.box)
+        if resealed:
+            log.info("sealed %d webhook secret(s) with the first ZHIDU_SECRET_KEY", resealed)
 
     def stop(self):
         senders = getattr(self, "senders", None)

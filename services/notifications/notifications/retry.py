@@ -1,5 +1,6 @@
 """The delivery policy: back-off schedule, lease, timeouts, default channels,
-how long the list of webhook subscribers is trusted.
+how webhooks are kept apart from people's deliveries, how long the list of
+webhook subscribers is trusted.
 
 Kept in ``rules/delivery.yaml``; a deployment points
 ``ZHIDU_NOTIFY_DELIVERY_POLICY`` at its own copy.
@@ -31,6 +32,13 @@ class DeliveryPolicy:
     sweep_batch: int = 200
     sweep_concurrency: int = 10
     subscribers_cache_seconds: float = 5
+    webhook_concurrency: int = 20
+    webhook_per_target: int = 2
+    webhook_attempt_seconds: float = 5
+
+    @property
+    def longest_attempt(self) -> float:
+        return max(self.smtp_timeout, self.http_timeout, self.webhook_attempt_seconds)
 
     @property
     def max_attempts(self) -> int:
@@ -56,7 +64,8 @@ def build_policy(raw, where: str = "delivery policy") -> DeliveryPolicy:
     if not isinstance(raw, dict):
         raise PolicyError(f"{where}: expected a mapping")
     unknown = set(raw) - {"retry_after_seconds", "lease_seconds", "timeouts",
-                          "default_channels", "sweep", "subscribers_cache_seconds"}
+                          "default_channels", "sweep", "subscribers_cache_seconds",
+                          "webhooks"}
     if unknown:
         raise PolicyError(f"{where}: unknown keys {sorted(unknown)}")
     schedule = raw.get("retry_after_seconds")
@@ -70,6 +79,11 @@ def build_policy(raw, where: str = "delivery policy") -> DeliveryPolicy:
         raise PolicyError(f"{where}: timeouts takes smtp_seconds and http_seconds")
     if not isinstance(sweep, dict) or set(sweep) - {"batch", "concurrency"}:
         raise PolicyError(f"{where}: sweep takes batch and concurrency")
+    webhooks = raw.get("webhooks") or {}
+    if not isinstance(webhooks, dict) or \
+            set(webhooks) - {"concurrency", "per_target", "attempt_seconds"}:
+        raise PolicyError(f"{where}: webhooks takes concurrency, per_target and "
+                          f"attempt_seconds")
     channels = raw.get("default_channels", ["inbox", "email"])
     if not isinstance(channels, list) or not set(channels) <= set(CHANNELS):
         raise PolicyError(f"{where}: default_channels must be a list of {CHANNELS}")
@@ -83,15 +97,20 @@ def build_policy(raw, where: str = "delivery policy") -> DeliveryPolicy:
             sweep_batch=int(sweep.get("batch", 200)),
             sweep_concurrency=int(sweep.get("concurrency", 10)),
             subscribers_cache_seconds=float(raw.get("subscribers_cache_seconds", 5)),
+            webhook_concurrency=int(webhooks.get("concurrency", 20)),
+            webhook_per_target=int(webhooks.get("per_target", 2)),
+            webhook_attempt_seconds=float(webhooks.get("attempt_seconds", 5)),
         )
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"{where}: {exc}") from None
-    if min(policy.lease_seconds, policy.smtp_timeout, policy.http_timeout) <= 0 or \
-            policy.sweep_batch < 1 or policy.sweep_concurrency < 1:
-        raise PolicyError(f"{where}: lease, timeouts and sweep sizes must be positive")
+    if min(policy.lease_seconds, policy.smtp_timeout, policy.http_timeout,
+           policy.webhook_attempt_seconds) <= 0 or policy.sweep_batch < 1 or \
+            min(policy.sweep_concurrency, policy.webhook_concurrency,
+                policy.webhook_per_target) < 1:
+        raise PolicyError(f"{where}: lease, timeouts, sweep and webhook sizes must be positive")
     if policy.subscribers_cache_seconds < 0:
         raise PolicyError(f"{where}: subscribers_cache_seconds must not be negative")
-    if policy.lease_seconds < 2 * max(policy.smtp_timeout, policy.http_timeout):
+    if policy.lease_seconds < 2 * policy.longest_attempt:
         # A lease that ran out mid-send would let a second sweep send it again.
         raise PolicyError(f"{where}: lease_seconds must be at least twice the longest timeout")
     return policy

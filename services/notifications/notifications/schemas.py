@@ -36,11 +36,26 @@ class Preferences(Payload):
             raise ValidationError("give channels, locale or both", "_schema")
 
 
+SECRET = validate.Length(min=16, max=256)
+
+
 class Subscribe(Payload):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    # Where it may point is checked beyond its form (notifications.targets).
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                     validate=validate.Length(max=2000))
     event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                               required=True, validate=validate.Length(min=1, max=100))
-    secret = fields.String(required=True, validate=validate.Length(min=16, max=256))
+    secret = fields.String(required=True, validate=SECRET)
+    request_id = fields.String(load_default=None, allow_none=True, validate=ID)
+    actor = actor_field()
+
+
+class RotateSecret(Payload):
+    subscription_id = fields.String(required=True, validate=ID)
+    secret = fields.String(required=True, validate=SECRET)
+    # How long the replaced secret keeps signing beside the new one; at most a week.
+    overlap_seconds = fields.Integer(load_default=86400,
+                                     validate=validate.Range(min=0, max=7 * 86400))
     request_id = fields.String(load_default=None, allow_none=True, validate=ID)
     actor = actor_field()
 

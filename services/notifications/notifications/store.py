@@ -13,17 +13,23 @@ first and let a racing unit conflict and be re-run.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from zhidu.mongo import Store
 
 from .fanout import item_delivery
 
-PERSON_FIELDS = ("name", "email", "phone", "manager_id", "team_leader_id", "unit_head_id",
+PERSON_FIELDS = ("name", "manager_id", "team_leader_id", "unit_head_id",
                  "group_leader_id", "department", "unit", "role")
+# From directory.employee_contact_changed, restricted to this service; stamped
+# apart, so the newest of each event wins whichever arrives first.
+CONTACT_FIELDS = ("email", "phone")
 NOTICE_FIELDS = ("number", "domain", "incident_id", "employee_ids", "amount_yuan_total",
                  "points_total", "approver_role")
+# A subscription's secrets (sealed, and the plain one of old documents) are read
+# only to sign, one subscription at a time; nothing that lists reads them.
+_NO_SECRETS = {"secret": 0, "secret_sealed": 0, "previous_secret_sealed": 0}
 # What the delivery log shows of an item: not the message, which is the item's own.
 _ITEM_LOG = {"event_id": 1, "event_type": 1, "recipient_id": 1, "created_at": 1,
              "deliveries": 1}
@@ -60,9 +66,19 @@ class NotificationsStore(Store):
 
     # -- the copies fed by other services' events ------------------------------
     def upsert_person(self, employee_id: str, data: dict, as_of) -> bool:
-        """Keep the newest version; an older event arriving late changes nothing."""
+        """Keep the newest version; an older event arriving late changes nothing.
+
+        ``employee_upserted`` no longer carries contacts; one from before that
+        still does (a redelivery, a replayed dead letter) sets them as well.
+        """
         doc = {field: data.get(field) for field in PERSON_FIELDS}
+        doc.update({field: data[field] for field in CONTACT_FIELDS if field in data})
         return self.copy_newer("people", employee_id, doc, as_of, stamp="as_of")
+
+    def upsert_contact(self, employee_id: str, data: dict, as_of) -> bool:
+        """A person's phone and e-mail, unless a newer contact event set them."""
+        doc = {field: data.get(field) for field in CONTACT_FIELDS}
+        return self.copy_newer("people", employee_id, doc, as_of, stamp="contact_as_of")
 
     def mark_departed(self, employee_id: str, at) -> None:
         self.db.people.update_one({"_id": employee_id}, {"$set": {"departed_at": at}},
@@ -127,13 +143,33 @@ class NotificationsStore(Store):
             return_document=ReturnDocument.AFTER)
 
     # -- subscriptions -----------------------------------------------------------
-    def add_subscription(self, url: str, event_types: list[str], secret: str, actor: dict,
-                         now) -> dict:
+    def add_subscription(self, url: str, event_types: list[str], sealed_secret: str,
+                         actor: dict, now) -> dict:
         doc = {"_id": str(uuid.uuid4()), "url": url, "event_types": event_types,
-               "secret": secret, "active": True, "created_at": now, "created_by": actor,
-               "removed_at": None}
+               "secret_sealed": sealed_secret, "previous_secret_sealed": None,
+               "previous_until": None, "active": True, "created_at": now,
+               "created_by": actor, "removed_at": None}
         self.db.subscriptions.insert_one(doc)
         return doc
+
+    def rotate_secret(self, subscription_id: str, sealed_secret: str, previous_until,
+                      actor: dict, now) -> dict | None:
+        """The new secret signs from now on; the one it replaces, until ``previous_until``.
+
+        Read, then write: a racing rotation is a write conflict inside the unit,
+        and the re-run keeps the winner's secret as the previous one.
+        """
+        current = self.db.subscriptions.find_one({"_id": subscription_id, "active": True},
+                                                 {"secret_sealed": 1})
+        if current is None:
+            return None
+        return self.db.subscriptions.find_one_and_update(
+            {"_id": subscription_id, "active": True},
+            {"$set": {"secret_sealed": sealed_secret,
+                      "previous_secret_sealed": current.get("secret_sealed"),
+                      "previous_until": previous_until, "rotated_at": now,
+                      "rotated_by": actor}},
+            projection=_NO_SECRETS, return_document=ReturnDocument.AFTER)
 
     def remove_subscription(self, subscription_id: str, actor: dict, now) -> dict | None:
         return self.db.subscriptions.find_one_and_update(
@@ -143,18 +179,44 @@ class NotificationsStore(Store):
 
     def active_subscriptions(self) -> list[dict]:
         """Every active subscription, oldest first, without its secret."""
-        return list(self.db.subscriptions.find({"active": True}, {"secret": 0})
+        return list(self.db.subscriptions.find({"active": True}, _NO_SECRETS)
                     .sort("created_at", ASCENDING))
 
     def list_subscriptions(self) -> list[dict]:
-        return list(self.db.subscriptions.find({}, {"secret": 0}).sort("created_at", 1))
+        return list(self.db.subscriptions.find({}, _NO_SECRETS).sort("created_at", 1))
 
-    def secrets(self, subscription_ids) -> dict[str, str]:
+    def secrets(self, subscription_ids, now) -> dict[str, list[str]]:
+        """Each active subscription's sealed secrets that sign at ``now``, newest first."""
         ids = [i for i in dict.fromkeys(subscription_ids) if i]
         if not ids:
             return {}
-        return {doc["_id"]: doc["secret"] for doc in self.db.subscriptions.find(
-            {"_id": {"$in": ids}, "active": True}, {"secret": 1})}
+        found = self.db.subscriptions.find(
+            {"_id": {"$in": ids}, "active": True},
+            {"secret_sealed": 1, "previous_secret_sealed": 1, "previous_until": 1})
+        return {doc["_id"]: _signing(doc, now) for doc in found}
+
+    def reseal_secrets(self, box) -> int:
+        """Seal what an older version stored plain, and what an older key sealed.
+
+        At start-up, outside any unit; each write only if the document still
+        holds what was read, so two replicas starting together write once.
+        """
+        changed = 0
+        for doc in self.db.subscriptions.find(
+                {}, {"secret": 1, "secret_sealed": 1, "previous_secret_sealed": 1}):
+            update: dict = {}
+            if doc.get("secret") is not None:
+                update["$unset"] = {"secret": ""}
+                if doc.get("secret_sealed") is None:
+                    update["$set"] = {"secret_sealed": box.seal(doc["secret"])}
+            for field in ("secret_sealed", "previous_secret_sealed"):
+                if doc.get(field) and not box.is_current(doc[field]):
+                    update.setdefault("$set", {})[field] = box.reseal(doc[field])
+            if update:
+                match = {"_id": doc["_id"], **{f: doc.get(f) for f in (
+                    "secret", "secret_sealed", "previous_secret_sealed")}}
+                changed += self.db.subscriptions.update_one(match, update).modified_count
+        return changed
 
     # -- what an event leaves: inbox items and webhook deliveries ------------------
     def add_notices(self, items: list[dict], webhooks: list[dict]) -> tuple[list, list]:
@@ -184,13 +246,21 @@ class NotificationsStore(Store):
 
     # -- sending -------------------------------------------------------------------
     def due(self, now, limit: int) -> tuple[list[str], list[str]]:
-        """Ids of inbox items and of webhook (or older person) deliveries due at ``now``."""
+        """Ids of inbox items and of the other deliveries to people due at ``now``
+        (to numbers outside the company, and those stored before items carried them)."""
         items = self.db.inbox.find({"due": {"$lte": now}}, {"_id": 1}) \
             .sort("due", ASCENDING).limit(limit)
         deliveries = self.db.deliveries.find(
-            {"state": "pending", "next_attempt_at": {"$lte": now}}, {"_id": 1}
+            {"state": "pending", "next_attempt_at": {"$lte": now},
+             "channel": {"$ne": "webhook"}}, {"_id": 1}
         ).sort("next_attempt_at", ASCENDING).limit(limit)
         return [doc["_id"] for doc in items], [doc["_id"] for doc in deliveries]
+
+    def due_webhooks(self, now, limit: int) -> list[dict]:
+        """Webhook deliveries due at ``now``, oldest first: ids and targets."""
+        return list(self.db.deliveries.find(
+            {"state": "pending", "next_attempt_at": {"$lte": now}, "channel": "webhook"},
+            {"_id": 1, "target": 1}).sort("next_attempt_at", ASCENDING).limit(limit))
 
     def claim_item(self, item_id: str, now, lease_seconds: float) -> dict | None:
         """Take an item whose deliveries are due; ``None`` if none is or someone
@@ -269,3 +339,15 @@ def _upsert_new(collection, docs: list[dict]) -> list[dict]:
          for doc in docs], ordered=True)
     fresh = set(result.upserted_ids.values())
     return [doc for doc in docs if doc["_id"] in fresh]
+
+
+def _signing(doc: dict, now) -> list[str]:
+    sealed = [doc.get("secret_sealed")]
+    until = doc.get("previous_until")
+    if until is not None and _aware(until) > _aware(now):
+        sealed.append(doc.get("previous_secret_sealed"))
+    return [s for s in sealed if s]
+
+
+def _aware(moment):
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
