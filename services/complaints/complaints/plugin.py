@@ -11,4 +11,5 @@ PLUGIN = ServicePlugin(
     emits=tuple(EVENTS),
     event_schemas="complaints.schemas:EVENTS",
     timers=("sweep_timer",),
+    source_groups=("zhidu.complaint_sources",),
 )

@@ -7,8 +7,13 @@ decides the same documents.
 
 What is stored is one document per person per event — the inbox item,
 carrying that person's e-mail, SMS and chat deliveries (:func:`pack`) — and
-one per webhook subscriber: a notice to one person costs one write, not one
-per channel.
+one per webhook subscriber and per number outside the company: a notice to
+one person costs one write, not one per channel.
+
+A number outside the company (a customer's, routed by ``phone(...)``) gets
+the route's SMS template and nothing else: no inbox, no preferences. Its
+delivery keeps the number to send to; the delivery log shows it masked
+(:func:`shown_target`).
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from zoneinfo import ZoneInfo
 from zhidu.envelope import derived_id
 
 from .retry import DeliveryPolicy
-from .routing import Route
+from .routing import Route, mask_phone, phone_number
 from .templates import Catalogue, context
 
 
@@ -61,6 +66,16 @@ def fan_out(envelope: dict, route: Route | None, recipients: list[str], *,
     names = {pid: p.get("name") for pid, p in people.items() if p.get("name")}
     inbox, deliveries = [], []
     for recipient in (recipients if route is not None else []):
+        number = phone_number(recipient)
+        if number is not None:
+            # No gateway configured, no text: as for a person's SMS channel.
+            if channels.sms:
+                text = catalogue.render(route.sms_template, context(
+                    envelope, mask_phone(number), names, tz, known), default_locale)
+                deliveries.append(_delivery(envelope, "sms", now, key=recipient,
+                                            target=number, external=True, message={
+                                                "subject": text.title, "body": text.body}))
+            continue
         person = people.get(recipient) or {}
         prefs = preferences.get(recipient) or {}
         values = context(envelope, recipient, names, tz, known)
@@ -97,14 +112,23 @@ def _channels_for(person: dict, prefs: dict, route: Route, policy: DeliveryPolic
 
 
 def _delivery(envelope: dict, channel: str, now: datetime, *, recipient_id=None,
-              subscription_id=None, target=None, message: dict) -> dict:
-    return {
-        "_id": derived_id(envelope["id"], channel, recipient_id or subscription_id),
+              subscription_id=None, target=None, message: dict, key=None,
+              external: bool = False) -> dict:
+    doc = {
+        "_id": derived_id(envelope["id"], channel, key or recipient_id or subscription_id),
         "event_id": envelope["id"], "event_type": envelope["type"], "channel": channel,
         "recipient_id": recipient_id, "subscription_id": subscription_id,
         "target": target, "message": message, "state": "pending", "attempts": [],
         "next_attempt_at": now, "created_at": now, "updated_at": now,
     }
+    if external:
+        doc["external"] = True
+    return doc
+
+
+def shown_target(doc: dict) -> str | None:
+    """The address as the delivery log shows it: a customer's number masked."""
+    return mask_phone(doc.get("target")) if doc.get("external") else doc.get("target")
 
 
 def webhook_body(envelope: dict) -> str:
@@ -114,7 +138,8 @@ def webhook_body(envelope: dict) -> str:
 
 @dataclass
 class Parcels:
-    """What one event stores: inbox items (each with its person's deliveries) and webhooks."""
+    """What one event stores: inbox items (each with its person's deliveries), and
+    deliveries of their own — webhooks and texts to numbers outside the company."""
 
     items: list[dict]
     webhooks: list[dict]
@@ -142,7 +167,7 @@ def pack(out: Fanout, *, lease: str, lease_seconds: float, now: datetime) -> Par
                       "due": leased_until if deliveries else None,
                       "lease": lease if deliveries else None})
     webhooks = [{**d, "next_attempt_at": leased_until, "lease": lease}
-                for d in out.deliveries if d["subscription_id"] is not None]
+                for d in out.deliveries if d["recipient_id"] is None]
     return Parcels(items=items, webhooks=webhooks)
 
 

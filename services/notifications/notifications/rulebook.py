@@ -1,5 +1,6 @@
 """Everything the service reads from its rule files and settings, checked at
-start-up: routes, templates, delivery policy, channels, groups.
+start-up: routes (its own and those other distributions contribute),
+templates, delivery policy, channels, groups.
 
 Loaded once per container by ``zhidu.rulebook.RuleBook(load_rules)``. A
 malformed file, a route naming a missing template, or a route for an event
@@ -13,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 from zhidu.config import setting
 
+from . import contributed
 from .alerts import OnCallRules, load_oncall_rules
 from .channels import ChannelSettings
 from .fanout import Channels
-from .plugin import CONSUMES
+from .plugin import CONSUMES, OWN_CONSUMES
 from .retry import DeliveryPolicy, load_policy
 from .routing import RoutingError, RoutingTable, load_routes
 from .templates import Catalogue, load_catalogue
@@ -48,6 +50,7 @@ def load_rules(config) -> Rules:
     default_locale = setting(config, "ZHIDU_LOCALE")
     catalogue = load_catalogue(setting(config, "ZHIDU_NOTIFY_TEMPLATES") or None,
                                default=default_locale)
+    routes, catalogue = contributed.load(routes, catalogue, handled=OWN_CONSUMES)
     catalogue.require(routes.templates())
     # The plugin's list is kept equal to the service's handlers by a test, so a
     # route no handler would ever reach is refused here, before the first event.

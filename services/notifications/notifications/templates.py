@@ -6,11 +6,15 @@ context is the event's data with a few derived keys (see :func:`context`).
 Producers add and rename fields over time, so a key the template wants and
 the event lacks renders as the locale's placeholder instead of failing the
 notification: a notice with a gap beats no notice.
+
+Another service's distribution may contribute templates (and label tables)
+beside its routes (:mod:`notifications.contributed`). Its labels apply to its
+own templates only: its ``kind: paid`` must not reword a penalty's ``kind``.
 """
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,6 +36,8 @@ class Locale:
     list_separator: str
     labels: dict[str, dict[str, str]]
     templates: dict[str, dict[str, str]]  # id → {"title", "body"}
+    # Label tables a contribution brought, for its own templates: id → labels.
+    scoped_labels: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,10 +98,31 @@ class Catalogue:
         loc = self.pick(locale)
         template = loc.templates.get(template_id) or self.locales[self.default].templates.get(
             template_id) or {"title": template_id, "body": ""}
-        ctx = _Context(with_labels(values, loc), loc.missing)
+        labels = {**loc.labels, **loc.scoped_labels.get(template_id, {})}
+        ctx = _Context(with_labels(values, loc, labels), loc.missing)
         # A title becomes a mail header: one line, whatever the data held.
         return Rendered(title=" ".join(_format(template["title"], ctx).split()),
                         body=_format(template["body"], ctx).rstrip(), locale=loc.name)
+
+    def with_contribution(self, contributed: dict[str, Locale], where: str) -> Catalogue:
+        """This catalogue and a contribution's templates, which must name locales
+        this one has and template ids it has not (whether every locale has every
+        template a route needs is :meth:`require`'s to say)."""
+        strange = sorted(set(contributed) - set(self.locales))
+        if strange:
+            raise TemplateError(f"{where}: locales {strange} are not among "
+                                f"{sorted(self.locales)}")
+        locales = dict(self.locales)
+        for name, extra in contributed.items():
+            base = locales[name]
+            taken = sorted(set(extra.templates) & set(base.templates))
+            if taken:
+                raise TemplateError(f"{where}: {name}: template ids already in use: "
+                                    f"{', '.join(taken)}")
+            scoped = {tid: extra.labels for tid in extra.templates} if extra.labels else {}
+            locales[name] = replace(base, templates={**base.templates, **extra.templates},
+                                    scoped_labels={**base.scoped_labels, **scoped})
+        return Catalogue(locales, self.default)
 
 
 def _format(text: str, ctx: _Context) -> str:
@@ -113,16 +140,16 @@ def _format(text: str, ctx: _Context) -> str:
         return "".join(out)
 
 
-def with_labels(values: dict, loc: Locale) -> dict:
-    """Adds ``<key>_label`` for each key the locale has a label table for,
-    and joins lists with the locale's separator."""
+def with_labels(values: dict, loc: Locale, labels: dict | None = None) -> dict:
+    """Adds ``<key>_label`` for each key the locale (or ``labels``) has a label
+    table for, and joins lists with the locale's separator."""
     out = {}
     for key, value in values.items():
         if isinstance(value, (list, tuple)) and all(
                 not isinstance(v, (dict, list)) for v in value):
             value = loc.list_separator.join(str(v) for v in value)
         out[key] = value
-    for key, table in loc.labels.items():
+    for key, table in (loc.labels if labels is None else labels).items():
         if key in values and f"{key}_label" not in values:
             raw = values[key]
             out[f"{key}_label"] = table.get(str(raw), raw) if raw is not None else loc.missing
@@ -190,10 +217,33 @@ def load_catalogue(directory: str | Path | None = None,
     return Catalogue(locales, default)
 
 
-def build_locale(raw, where: str = "templates") -> Locale:
+def load_contributed_locales(directory: str | Path) -> dict[str, Locale]:
+    """A contribution's ``<locale>.yaml`` files: templates and labels only, the
+    locale's placeholder and separator being the catalogue's own."""
+    directory = Path(directory)
+    locales = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                raw = yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            raise TemplateError(f"{path}: {exc}") from None
+        loc = build_locale(raw, str(path), allowed=("locale", "labels", "templates"))
+        if loc.name != path.stem:
+            raise TemplateError(f"{path}: locale {loc.name!r} differs from the file name")
+        locales[loc.name] = loc
+    if not locales:
+        raise TemplateError(f"{directory}: no template files")
+    return locales
+
+
+LOCALE_KEYS = ("locale", "missing", "list_separator", "labels", "templates")
+
+
+def build_locale(raw, where: str = "templates", allowed=LOCALE_KEYS) -> Locale:
     if not isinstance(raw, dict):
         raise TemplateError(f"{where}: expected a mapping")
-    unknown = set(raw) - {"locale", "missing", "list_separator", "labels", "templates"}
+    unknown = set(raw) - set(allowed)
     if unknown:
         raise TemplateError(f"{where}: unknown keys {sorted(unknown)}")
     name = raw.get("locale")

@@ -14,6 +14,17 @@ changes when a department is added.
 Load order, which matters only for ``replaces: true``: the built-in catalogues,
 then plugins sorted by entry-point name, then explicit extra paths (a
 deployment's overrides, e.g. from an environment variable the service reads).
+
+The department may also say which of its events are violations to book, as a
+:class:`zhidu.plugins.EventSource` under ``zhidu.penalty_sources``::
+
+    [project.entry-points."zhidu.penalty_sources"]
+    canteen = "zhidu_canteen.plugin:PENALTY_SOURCE"
+
+Its ``fields`` name where the event holds each of :data:`VIOLATION_FIELDS`
+(``points``, ``note`` and ``detail`` optional), and ``fixed`` names the
+``domain``: a source books against its own catalogue, never from a value the
+event carries. The service books such events as it books the dormitory's.
 """
 from __future__ import annotations
 
@@ -21,9 +32,13 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 
+from zhidu.plugins import EventSource, event_sources
+
 from .catalog import BUILTIN_DIR, Catalogs, load_catalogs
 
 ENTRY_POINT_GROUP = "zhidu.penalty_catalogs"
+SOURCE_GROUP = "zhidu.penalty_sources"
+VIOLATION_FIELDS = ("violation_id", "employee_id", "code", "at")
 
 
 def _installed_entry_points(group: str):
@@ -72,3 +87,25 @@ def load_all_catalogs(extra_paths: Iterable[str | Path] = (), *,
         paths.extend(discover_catalog_paths(entry_points=entry_points))
     paths.extend(extra_paths)
     return load_catalogs(paths)
+
+
+def check_violation_source(source: EventSource) -> EventSource:
+    """Refuse a declaration that could not book: ``ValueError`` at start-up."""
+    missing = [f for f in VIOLATION_FIELDS if f not in source.provides()]
+    if missing:
+        raise ValueError(f"{SOURCE_GROUP}: {source.event}: no field for "
+                         f"{', '.join(missing)}")
+    if not isinstance(source.fixed.get("domain"), str) or "domain" in source.fields:
+        raise ValueError(f"{SOURCE_GROUP}: {source.event}: fixed.domain must name the "
+                         "catalogue it books against")
+    return source
+
+
+def check_sources_against(catalogs: Catalogs,
+                          entry_points: Callable[[str], Iterable] | None = None) -> None:
+    """Every declared source books against a loaded catalogue; else ``ValueError``."""
+    for source in event_sources(SOURCE_GROUP, entry_points):
+        domain = check_violation_source(source).fixed["domain"]
+        if catalogs.domain(domain) is None:
+            raise ValueError(f"{SOURCE_GROUP}: {source.event}: domain {domain}: no loaded "
+                             "catalogue")

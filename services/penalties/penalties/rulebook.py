@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from zhidu.config import setting
 
 from .catalog import Catalogs
-from .plugins import load_all_catalogs
+from .plugins import check_sources_against, load_all_catalogs
 from .policy import Policy, check_against, load_policy
 
 
@@ -29,4 +29,5 @@ def load_rules(config) -> Rules:
     catalogs = load_all_catalogs(extra)
     policy = load_policy(overrides)
     check_against(policy, catalogs)
+    check_sources_against(catalogs)
     return Rules(catalogs, policy)

@@ -16,7 +16,7 @@ from datetime import datetime
 from zhidu.domain import DomainNotFound
 from zhidu.uow import StaleWrite
 
-from . import monitoring, numbering, views
+from . import monitoring, numbering, spreadsheet, views
 from .domain import OPEN, RepairRules
 
 # The domain's keyword arguments of each command besides ``at`` and ``actor``.
@@ -98,12 +98,29 @@ class Repairs:
 
     def stats(self, year: int, month: int) -> dict:
         """The month's 零修及时率 and 合格率 per trade and engineer (001 §11 3.8)."""
-        tz = self.rules.calendar.tz
-        start = datetime(year, month, 1, tzinfo=tz)
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
+        start, end = self._month(year, month)
         orders = self.store.completed_between(start, end)
         return {"year": year, "month": month, "from": start, "until": end,
                 **self.rules.stats(orders)}
+
+    def paid_service_register(self, year: int, month: int) -> dict:
+        """《工程部有偿服务登记表》 (001 §11 3.8, 5.3): the month's services charged to
+        households, as rows and as XLSX and CSV files to download."""
+        start, end = self._month(year, month)
+        orders = self.store.completed_between(start, end)
+        names = self.store.names(
+            (o.get("charge") or {}).get("engineer_id") or o.get("engineer_id")
+            for o in orders if views.is_paid_service(o))
+        register = views.paid_register(orders, names, self.rules.calendar.tz, year, month)
+        stem = f"{views.REGISTER_TITLE}-{year}-{month:02d}"
+        return {**register, "from": start, "until": end,
+                "files": spreadsheet.files(register, stem)}
+
+    def _month(self, year: int, month: int) -> tuple[datetime, datetime]:
+        """A calendar month in the company's time zone: [first day, first of the next)."""
+        tz = self.rules.calendar.tz
+        return (datetime(year, month, 1, tzinfo=tz),
+                datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz))
 
     # -- sweep: one unit per order ------------------------------------------------------
     def sweep(self, now: datetime) -> dict:

@@ -81,7 +81,7 @@ class RepairRules:
         self._history(order, None, "received", at, actor)
         self._moment(out, "received", at)
         out.emit("received", **self._brief(order), received_at=to_iso(at),
-                 received_by=actor["id"])
+                 received_by=actor["id"], department=order["department"])
         return self._done(out)
 
     # -- dispatch (001 §11 3.3: the engineering supervisor, by trade) -----------------
@@ -131,7 +131,7 @@ class RepairRules:
                       note=f"appointment {to_iso(appointment_at)}"
                            + (" (moved with the customer's agreement)" if current else ""))
         out.emit("appointment_set", **self._brief(order), appointment_at=to_iso(appointment_at),
-                 moved=current is not None, at=to_iso(at))
+                 moved=current is not None, at=to_iso(at), **self._customer(order))
         return self._done(out)
 
     # -- the desk's call when the engineer is late (002 §4 4.9) ---------------------------
@@ -290,7 +290,7 @@ class RepairRules:
         self._move(out, "completed", at, actor)
         self._moment(out, "completed", at)
         out.emit("completed", **self._brief(order), amount_yuan=total, payer=payer,
-                 at=to_iso(at))
+                 at=to_iso(at), **self._customer(order))
         if total > 0:
             if total > self.policy.audit_above_yuan:
                 order["payment"] = {"status": "awaiting_audit", "amount_yuan": total}
@@ -339,7 +339,8 @@ class RepairRules:
         order["callbacks"].append({"at": at, "by": actor["id"], "satisfied": satisfied,
                                    "note": note, "round": order["round"]})
         self._moment(out, "called_back", at)
-        out.emit("called_back", **self._brief(order), satisfied=satisfied, at=to_iso(at))
+        out.emit("called_back", **self._brief(order), satisfied=satisfied, at=to_iso(at),
+                 **self._customer(order))
         if satisfied:
             order["closed_at"] = at
             self._move(out, "closed", at, actor)
@@ -525,6 +526,12 @@ class RepairRules:
     def _history(order: dict, before, to, at, actor: dict, note: str | None = None) -> None:
         order["history"].append({"from": before, "to": to, "at": at, "by": actor.get("id"),
                                  "note": note})
+
+    @staticmethod
+    def _customer(order: dict) -> dict:
+        """Who to text about a visit, a charge or a callback: only those events carry it."""
+        household = order["household"]
+        return {"customer_name": household.get("name"), "customer_phone": household.get("phone")}
 
     @staticmethod
     def _brief(order: dict) -> dict:

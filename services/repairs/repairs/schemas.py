@@ -138,6 +138,10 @@ class Stats(Payload):
     actor = actor_field()
 
 
+class Register(Stats):
+    """A month of the paid-service register (《工程部有偿服务登记表》)."""
+
+
 class Empty(Payload):
     actor = actor_field()
 
@@ -160,9 +164,18 @@ class _Brief(_Event):
     engineer_id = fields.String(required=True, allow_none=True)
 
 
+class _Customer(Payload):
+    """The household's contact, on the events the customer is told of (by SMS)."""
+
+    customer_name = fields.String(required=True, allow_none=True)
+    customer_phone = fields.String(required=True, allow_none=True)
+
+
 class ReceivedEvent(_Brief):
     received_at = Time(required=True)
     received_by = fields.String(required=True)
+    department = fields.String(required=True, metadata={
+        "description": "the department that dispatches the order (its manager)"})
 
 
 class DispatchedEvent(_Brief):
@@ -177,7 +190,7 @@ class StatusChangedEvent(_Event):
     at = Time(required=True)
 
 
-class AppointmentEvent(_Brief):
+class AppointmentEvent(_Brief, _Customer):
     appointment_at = Time(required=True)
     moved = fields.Boolean(required=True)
     at = Time(required=True)
@@ -194,7 +207,7 @@ class ChargeEvent(_Brief):
     at = Time(required=True)
 
 
-class CompletedEvent(ChargeEvent):
+class CompletedEvent(ChargeEvent, _Customer):
     payer = fields.String(required=True, metadata={"description": "customer or company"})
 
 
@@ -213,7 +226,7 @@ class PaidEvent(_Event):
     at = Time(required=True)
 
 
-class CalledBackEvent(_Brief):
+class CalledBackEvent(_Brief, _Customer):
     satisfied = fields.Boolean(required=True)
     at = Time(required=True)
 

@@ -1,4 +1,10 @@
 """The repairs service: work orders, dispatch, clocks, charges, callbacks."""
+import base64
+import json
+from urllib.parse import quote
+
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
 from zhidu.calendar import load_calendar
 from zhidu.config import setting
 from zhidu.events import config_timer
@@ -16,6 +22,7 @@ from .policy import load_policy
 from .store import RepairsStore
 
 ORDER = "/orders/{number}"
+REGISTER = Route("GET", "/paid-register/{year}/{month}", "paid_service_register")
 
 
 def load_rules(config) -> RepairRules:
@@ -49,6 +56,7 @@ class RepairsService(ZhiduService):
         Route("POST", f"{ORDER}/complaint", "escalate_to_complaint"),
         Route("GET", "/tariff", "tariff"),
         Route("GET", "/stats/{year}/{month}", "stats"),
+        REGISTER,
         Route("POST", "/sweep", "sweep"),
     ]
 
@@ -122,6 +130,26 @@ class RepairsService(ZhiduService):
     @operation(schemas.Stats)
     def stats(self, payload):
         return self._app().stats(payload["year"], payload["month"])
+
+    @operation(schemas.Register)
+    def paid_service_register(self, payload):
+        return self._app().paid_service_register(payload["year"], payload["month"])
+
+    # The register as a file to save: the operation's answer (same rights, same
+    # refusals), its XLSX or CSV sent as the file itself.
+    @http("GET", "/api/v1/repairs/paid-register/<int:year>/<int:month>.<any(xlsx,csv):ext>")
+    def http_paid_register_file(self, request, year, month, ext):
+        refused = self._refuse_host(request)
+        if refused is not None:
+            return refused
+        answer = self._dispatch(REGISTER, {"year": str(year), "month": str(month)}, request)
+        if answer.status_code != 200:
+            return answer
+        file = json.loads(answer.get_data())["files"][ext]
+        ascii_name = f"paid-service-register-{year}-{month:02d}.{ext}"
+        return Response(base64.b64decode(file["base64"]), content_type=file["media_type"],
+                        headers={"Content-Disposition": f'attachment; filename="{ascii_name}"; '
+                                 f"filename*=UTF-8''{quote(file['filename'])}"})
 
     # -- who the permissions file's relations and subjects name ---------------------
     def relation_desk(self, principal, payload) -> bool:

@@ -69,6 +69,14 @@ class RepairsStore(Store):
         cursor = self.db.orders.find(query).sort("received_at", DESCENDING).limit(limit)
         return [_from_doc(doc) for doc in cursor]
 
+    def names(self, employee_ids) -> dict[str, str]:
+        """Names from the directory copy (the library keeps it): id → name."""
+        ids = [i for i in dict.fromkeys(employee_ids) if i]
+        if not ids:
+            return {}
+        return {doc["_id"]: doc["name"] for doc in self.db.people.find(
+            {"_id": {"$in": ids}}, {"name": 1}) if doc.get("name")}
+
     def completed_between(self, start: datetime, end: datetime) -> list[dict]:
         cursor = self.db.orders.find({"first_completed_at": {"$gte": start, "$lt": end}})
         return [_from_doc(doc) for doc in cursor]

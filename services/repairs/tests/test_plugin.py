@@ -1,6 +1,7 @@
 """The repairs service joins the suite through its entry points alone: the
-launcher, the docs generator and the penalties catalogue discovery find it
-without a line changed in any of them."""
+launcher, the docs generator, the penalties catalogue discovery and the event
+sources penalties and complaints attach handlers for find it without a line
+changed in any of them."""
 import json
 
 import pytest
@@ -36,3 +37,14 @@ def test_penalties_find_the_repairs_catalogue_through_its_entry_point():
     described = json.dumps(catalogs.describe(), ensure_ascii=False)
     for code in ("RP01", "RP02", "RP03", "RP04", "RP05"):
         assert code in described
+
+
+def test_penalties_and_complaints_consume_what_the_repairs_package_declares():
+    plugins = discover()
+    assert "repairs.violation_recorded" in plugins["penalties"].consumed()
+    assert "repairs.escalated_to_complaint" in plugins["complaints"].consumed()
+    catalogue = build(plugins)["docs/event-catalogue.md"]
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[3]
+            for line in catalogue.splitlines() if line.startswith("| `repairs.")}
+    assert "penalties" in rows["repairs.violation_recorded"]
+    assert "complaints" in rows["repairs.escalated_to_complaint"]
