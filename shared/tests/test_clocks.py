@@ -127,3 +127,12 @@ def test_moments_start_meet_and_stop_clocks_once_per_round(book, cal):
     clk.on_moment(clocks, book, "assigned", t("2026-11-16 09:30"), 1, cal,
                   facts={"major": True})
     assert clk.deadlines(clocks) == {"plan": t("2026-11-16 13:30")}
+
+
+def test_a_clock_stored_without_its_ladder_climbs_the_one_given(book, cal):
+    fresh = clk.start_clock(book["plan"], 1, t("2026-11-16 09:00"), cal)
+    stored = {k: v for k, v in fresh.items()
+              if k not in ("owner", "ladder", "step_unit", "step_seconds")}
+    assert clk.adopt(stored, book["plan"].ladder, cal) == fresh
+    kept = dict(fresh, ladder=["desk"])
+    assert clk.adopt(kept, book["plan"].ladder, cal)["ladder"] == ["desk"]

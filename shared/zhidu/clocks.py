@@ -22,14 +22,46 @@ Budget units: ``minutes``/``hours``/``days`` are plain time; ``working_hours``
 /``working_days`` count only working time (rules §1), one working day being the
 length of that department's hours.
 
-A running clock is a plain dict stored with its record (see :func:`start_clock`).
+A running clock is a plain dict stored with its record (see :func:`start_clock`)::
+
+    name, round            which clock, which round of the record (1, 2, ... after reopen)
+    owner                  whom its actions concern (None: the service decides)
+    unit                   "working" or "calendar": the kind of time its budget counts
+    department             whose working hours count (None: the company's)
+    budget_seconds         the budget in seconds of its unit
+    warn_seconds           warning threshold, same unit
+    ladder                 escalation roles, the first one reminded on breach
+    step_unit, step_seconds  one rung per this much further time overdue
+    state                  "running" | "paused" | "met" | "waived"
+    started_at             when it started
+    running_since          start of the current running stretch (None unless running)
+    consumed_seconds       time used in finished stretches (paused time excluded)
+    overdue_seconds        step-unit time already spent past due in finished stretches
+    due, warn_at           when the budget / warning threshold runs out (None while
+                           paused, except ``due`` once it has passed)
+    warned, warned_at      warning raised (at = the threshold moment)
+    breached, breached_at  budget exhausted before being met (at = due)
+    reminded_at            reminder to the ladder's first rung issued
+    escalation_level       highest rung reached: 0 the first, 1.. up the ladder
+    escalations            [{level, role, at}]
+    met_at, ended_at       when met / when it stopped for good
+    on_time                True met in time, False breached, None not decided
+
 It carries its own ladder and step, so a policy changed later does not move the
-goalposts of a clock already running. Thresholds are instants fixed when a
-stretch starts, so a sweep compares datetimes and never divides floats, and a
+goalposts of a clock already running (a clock stored before clocks carried them
+is given its definition's by :func:`adopt`). Thresholds are instants fixed when
+a stretch starts, so a sweep compares datetimes and never divides floats, and a
 clock read back from MongoDB (millisecond precision, see :func:`stored`)
 evaluates exactly as before it was written. ``evaluate`` is idempotent once its
 actions are applied: each warning, breach, reminder and rung comes out once per
 clock.
+
+Pausing banks the time used so far and forgets the future moments; resuming
+recomputes them from the remaining budget. Overdue time before a pause is
+banked in ``overdue_seconds``, so a pause does not restart the climb.
+Thresholds are ``now >= moment``: 100 % elapsed is a breach for a sweep. A
+clock met at exactly its due moment is still on time — the deadline is
+inclusive for the person doing the work — unless a sweep already flagged it.
 """
 from __future__ import annotations
 
@@ -309,6 +341,18 @@ def start_clock(definition: ClockDef, round_: int, at: datetime, calendar, *,
     return clock
 
 
+def adopt(clock: dict, ladder: Ladder, calendar) -> dict:
+    """Give ``clock`` (in place, and return it) ``ladder`` and an owner if it was
+    stored before clocks carried their own: such a clock climbs the ladder its
+    service has now, as it did when the ladder was read at every sweep."""
+    if "ladder" not in clock:
+        clock["ladder"] = list(ladder.roles)
+        clock["step_unit"] = "working" if ladder.step.working else "calendar"
+        clock["step_seconds"] = ladder.step.seconds(calendar, clock.get("department"))
+    clock.setdefault("owner", None)
+    return clock
+
+
 def _schedule(clock: dict, calendar) -> None:
     since = as_utc(clock["running_since"])
     used = clock["consumed_seconds"]
@@ -550,8 +594,9 @@ def next_check(clocks: Iterable[Mapping], calendar) -> datetime | None:
 
 
 def deadlines(clocks: Iterable[Mapping]) -> dict[str, datetime | None]:
-    """``{name: due}`` of the clocks still running or paused."""
-    return {c["name"]: c["due"] for c in clocks if c["state"] in ACTIVE}
+    """``{name: due}`` of the clocks still running or paused (aware UTC)."""
+    return {c["name"]: None if c["due"] is None else as_utc(c["due"])
+            for c in clocks if c["state"] in ACTIVE}
 
 
 def on_moment(clocks: list[dict], book: ClockBook, moment: str, at: datetime, round_: int,

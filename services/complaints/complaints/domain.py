@@ -12,10 +12,10 @@ The case dict holds the intake as filed plus the fields this module owns
 
     number, status, round, version, paused_from, region, major, major_reasons,
     received_at, received_by, department, owner_id, valid, validity_reason,
-    acknowledged_at, next_reply_at, plan, root_cause, remedies, resolution,
-    resolved_at, resolve_working_hours, followups, closed_at, concluded_at,
-    liability, pauses, delay_investigation_at, clocks (see sla.py), history,
-    next_check_at, breached, escalation_level        (indexed summary)
+    acknowledged_at, next_reply_at, replies, plan, department_feedback, root_cause,
+    remedies, resolution, resolved_at, resolve_working_hours, followups, closed_at,
+    concluded_at, liability, pauses, delay_investigation_at, clocks (see
+    zhidu.clocks), history, next_check_at, breached, escalation_level (indexed summary)
 
 History entries are ``{at, actor: {id, role}, from, to, note}``; a step that
 keeps the status (acknowledge, re-assign, liability) has ``from == to``.
@@ -24,9 +24,12 @@ Events are ``{"type": <contract event type>, "data": {...}}`` with JSON-ready
 data (ISO strings); the service wraps them in the envelope.
 
 Clocks start and stop on the case's *moments* — the statuses it reaches plus
-``acknowledged`` and ``followed_up`` — as the policy's ``starts_on`` /
-``met_by`` say. Which moment meets which clock is therefore data; the shipped
-choices are explained in ``rules/sla.yaml``.
+``acknowledged`` (a reply to the customer), ``fed_back`` and ``followed_up`` —
+as the policy's ``starts_on`` / ``met_by`` say. Which moment meets which clock
+is therefore data; the shipped choices are explained in ``rules/sla.yaml``.
+A decision is not a reply: accepting or rejecting a complaint meets no clock
+of the customer's unless the customer was told (``reply``), and a rejection
+leaves the clocks a reply meets running until the explanation is given.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from zhidu import clocks
 from zhidu.domain import DomainConflict, DomainValidation
 from zhidu.times import as_utc, parse_time, to_iso
 
@@ -44,6 +48,9 @@ from . import sla, stats
 from .authority import check_approval, required_role
 from .intake import major_reasons, parse_number
 from .policy import Policy
+
+# The moment of a reply to the customer: an acknowledgement, or a decision told.
+REPLIED = "acknowledged"
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def _moment(value: Any, name: str) -> datetime:
     if isinstance(value, datetime) and value.tzinfo is None:
         raise DomainValidation.one(name, "needs a time zone")
     try:
-        return sla.stored(parse_time(value))
+        return clocks.stored(parse_time(value))
     except (TypeError, ValueError):
         raise DomainValidation.one(name, "expected an ISO 8601 date-time") from None
 
@@ -85,6 +92,8 @@ class _Step:
     def __init__(self, rules: ComplaintRules, case: Mapping, at: Any, actor: Any):
         self.rules, self.policy, self.calendar = rules, rules.policy, rules.calendar
         self.case = copy.deepcopy(dict(case))
+        for clock in self.case.get("clocks", ()):
+            clocks.adopt(clock, rules.book.ladder, self.calendar)
         self.at = _moment(at, "at")
         self.actor = _actor(actor)
         self.events: list[dict] = []
@@ -103,7 +112,7 @@ class _Step:
 
     def emit_actions(self, actions) -> None:
         for action in actions:
-            self.events.append(action.event(self.case))
+            self.events.append(sla.event(action, self.case))
 
     def record(self, to: str, note: str | None = None) -> None:
         self.case.setdefault("history", []).append({
@@ -125,45 +134,62 @@ class _Step:
 
     def fire(self, moment: str) -> None:
         """Meet the current round's clocks ``moment`` meets, then start those it starts."""
-        case, round_ = self.case, self.case["round"]
-        for name, clock_policy in self.policy.clocks.items():
-            clock = sla.find_clock(case["clocks"], name, round_)
-            if clock is not None and moment in clock_policy.met_by:
-                self.emit_actions(sla.finish_clock(clock, self.at, self.calendar, met=True))
-        for name, clock_policy in self.policy.clocks.items():
-            if moment not in clock_policy.starts_on:
-                continue
-            if sla.find_clock(case["clocks"], name, round_) is not None:
-                continue  # a clock runs once per round
-            budget = clock_policy.budget_for(self.rules.facts(case))
-            if budget is None:
-                continue
-            department = case.get("department") \
-                if clock_policy.working_hours_of == "department" else None
-            case["clocks"].append(sla.start_clock(
-                name, round_, budget, department, self.at, self.policy, self.calendar))
+        case = self.case
+        # Earlier rounds are history: only this round's clocks are met or started.
+        current = sla.current_clocks(case)
+        known = len(current)
+        self.emit_actions(sla.on_moment(
+            current, self.rules.book, self.policy, moment, self.at, case["round"],
+            self.calendar, facts=self.rules.facts(case), department=case.get("department")))
+        case["clocks"].extend(current[known:])
 
-    def waive(self, clocks) -> None:
-        for clock in clocks:
-            self.emit_actions(sla.finish_clock(clock, self.at, self.calendar, met=False))
+    def reply(self, text: str | None, next_reply_at: datetime | None = None) -> None:
+        """A reply to the customer (002 §2 四.4-5): meets what a reply meets and,
+        with a next reply time agreed, starts that promise's clock (000 §1 三.3)."""
+        case = self.case
+        case.setdefault("replies", []).append({
+            "at": self.at, "by": self.actor["id"], "round": case["round"], "reply": text,
+            "next_reply_at": next_reply_at})
+        if case.get("acknowledged_at") is None:
+            case["acknowledged_at"] = self.at
+        case["next_reply_at"] = next_reply_at
+        self.fire(REPLIED)
+        if next_reply_at is not None:
+            current = sla.current_clocks(case)
+            known = len(current)
+            self.emit_actions(sla.agree(
+                current, self.rules.book, self.policy, "next_reply_at", next_reply_at,
+                self.at, case["round"], self.calendar, department=case.get("department")))
+            case["clocks"].extend(current[known:])
 
-    def finish_case(self) -> None:
-        """Final status reached: stop every clock still open.
+    def waive(self, open_clocks) -> None:
+        for clock in open_clocks:
+            self.emit_actions(clocks.finish_clock(clock, self.at, self.calendar, met=False))
+
+    def finish_case(self, *, reply_owed: bool = False) -> None:
+        """Final status reached: stop every clock still open — but for a rejection
+        not yet told to the customer (``reply_owed``), the clocks a reply meets:
+        the tactful explanation is still owed (000 §6; 002 §2 四.5).
 
         ``concluded_at`` (结案) is what the monthly statistics select on
         (001 §1 (九)); a rejection concludes a case as much as a close does.
         """
-        self.waive(self.case["clocks"])
+        owed = {name for name, clock in self.policy.clocks.items()
+                if REPLIED in clock.met_by} if reply_owed else set()
+        self.waive(c for c in self.case["clocks"] if c["name"] not in owed)
         self.case["concluded_at"] = self.at
 
     def open_delay_investigation(self) -> None:
-        """A finished case that breached any clock, any round, owes a 治办单 (001 §1 第十四条)."""
-        breached = [c["name"] for c in self.case["clocks"] if c["breached"]]
-        if breached:
+        """A finished case that breached any clock, any round, owes a 治办单 (001 §1 第十四条),
+        once, when nothing of it is still running."""
+        case = self.case
+        if case.get("delay_investigation_at") is not None or any(
+                c["state"] in clocks.ACTIVE for c in case.get("clocks", ())):
+            return
+        opened = sla.delay_investigation(self.case, self.at)
+        if opened is not None:
             self.case["delay_investigation_at"] = self.at
-            action = sla.Action("delay_investigation", None, self.case["round"], self.at,
-                                clocks=tuple(dict.fromkeys(breached)))
-            self.emit_actions([action])
+            self.events.append(opened)
 
     def outcome(self) -> Outcome:
         sla.summarise(self.case, self.calendar, self.policy)
@@ -176,6 +202,7 @@ class ComplaintRules:
 
     def __init__(self, policy: Policy, calendar):
         self.policy, self.calendar = policy, calendar
+        self.book = sla.clock_book(policy)
 
     def facts(self, case: Mapping) -> dict:
         """What a clock budget's ``when`` may test."""
@@ -219,7 +246,8 @@ class ComplaintRules:
             "major_reasons": reasons, "received_at": received_at,
             "received_by": _actor(actor)["id"], "department": None, "owner_id": None,
             "valid": None, "validity_reason": None, "acknowledged_at": None,
-            "next_reply_at": None, "plan": None, "root_cause": None, "remedies": [],
+            "next_reply_at": None, "replies": [], "plan": None, "department_feedback": [],
+            "root_cause": None, "remedies": [],
             "resolution": None, "resolved_at": None, "resolve_working_hours": None,
             "followups": [], "closed_at": None, "concluded_at": None, "liability": None,
             "pauses": [], "delay_investigation_at": None, "clocks": [], "history": [],
@@ -234,40 +262,67 @@ class ComplaintRules:
                   category=case["category"], kind=case["kind"], channel=case["channel"],
                   received_at=to_iso(received_at), deadlines=dues)
         if reasons:
-            # Enough for notifications to reach the manager of the department
-            # complained about and the centre leaders without reading the case.
+            # Enough for notifications to reach, without reading the case, the
+            # manager of the department complained about, the manager of whoever
+            # took it, the roles the policy names and the centre leaders.
             step.emit("major_reported", reasons=reasons, received_at=to_iso(received_at),
                       department=case.get("target_department"), subject=case.get("subject"),
-                      channel=case["channel"], notify_roles=list(policy.major_notify_roles))
+                      channel=case["channel"], notify_roles=list(policy.major_notify_roles),
+                      received_by=step.case["received_by"])
         return step.outcome()
 
-    def decide_validity(self, case, *, valid: bool, reason: str, at, actor) -> Outcome:
-        """是否成立 (000 §6): accept, or reject (final; the rejection is the reply)."""
+    def decide_validity(self, case, *, valid: bool, reason: str, at, actor,
+                        reply: str | None = None) -> Outcome:
+        """是否成立 (000 §6): accept, or reject (final).
+
+        The decision alone is internal: only with ``reply`` — what the customer
+        was told with it — does it count as the reply to the customer. A
+        rejection without one leaves the reply clocks running until
+        :meth:`acknowledge` gives the explanation (002 §2 四.5).
+        """
         if not isinstance(valid, bool):
             raise DomainValidation.one("valid", "must be true or false")
         step = _Step(self, case, at, actor)
         reason = _text(reason, "reason")
+        if reply is not None:
+            reply = _text(reply, "reply")
         step.case.update(valid=valid, validity_reason=reason)
         step.move(lc.ACCEPTED if valid else lc.REJECTED, reason)
+        if reply is not None:
+            # One step: the decision's history entry stands for both; the
+            # reply itself is kept with the others in ``replies``.
+            step.reply(reply)
         if not valid:
-            step.finish_case()
+            step.finish_case(reply_owed=reply is None)
             step.open_delay_investigation()
         return step.outcome()
 
-    def acknowledge(self, case, *, at, actor, next_reply_at=None) -> Outcome:
-        """The reply to the customer (and the next reply time agreed); meets ``acknowledge``."""
+    def acknowledge(self, case, *, at, actor, next_reply_at=None,
+                    reply: str | None = None) -> Outcome:
+        """A reply to the customer, and the next reply time agreed when the complaint
+        cannot be settled at once (000 §1 三.3): meets ``acknowledge`` and the
+        last promise, and starts the new one's clock.
+
+        A rejected complaint still takes its reply — the tactful explanation —
+        but no next reply time: the explanation is the last word.
+        """
         step = _Step(self, case, at, actor)
-        if step.status in lc.FINAL:
+        rejected = step.status == lc.REJECTED
+        if step.status in lc.FINAL and not rejected:
             raise DomainConflict(f"the complaint is {step.status}")
+        if reply is not None:
+            reply = _text(reply, "reply")
         if next_reply_at is not None:
+            if rejected:
+                raise DomainValidation.one("next_reply_at",
+                                           "a rejected complaint has no next reply")
             next_reply_at = _moment(next_reply_at, "next_reply_at")
             if next_reply_at < step.at:
                 raise DomainValidation.one("next_reply_at", "must not be in the past")
-        if step.case.get("acknowledged_at") is None:
-            step.case["acknowledged_at"] = step.at
-        step.case["next_reply_at"] = next_reply_at
         step.record(step.status, "acknowledged")
-        step.fire("acknowledged")
+        step.reply(reply, next_reply_at)
+        if rejected:
+            step.open_delay_investigation()
         return step.outcome()
 
     # -- handling -------------------------------------------------------------------
@@ -288,6 +343,21 @@ class ComplaintRules:
         step.move(lc.ASSIGNED, note)
         step.emit("assigned", department=department, owner_id=owner_id,
                   at=to_iso(step.at), round=step.case["round"], reassigned=False)
+        return step.outcome()
+
+    def give_feedback(self, case, *, feedback: str, at, actor) -> Outcome:
+        """The responsible department's feedback to customer service on its
+        handling (003 §4 3.4.2.2); the first of the round meets ``feedback``."""
+        step = _Step(self, case, at, actor)
+        text = _text(feedback, "feedback")
+        if step.status not in lc.REASSIGNABLE:
+            raise DomainConflict("feedback comes from the department handling the complaint"
+                                 f", not while it is {step.status}")
+        step.case.setdefault("department_feedback", []).append({
+            "at": step.at, "by": step.actor["id"], "department": step.case.get("department"),
+            "round": step.case["round"], "feedback": text})
+        step.record(step.status, "department feedback")
+        step.fire("fed_back")
         return step.outcome()
 
     def agree_plan(self, case, *, plan: str, at, actor) -> Outcome:
@@ -343,7 +413,7 @@ class ComplaintRules:
             step.case, self.calendar)
         starts_now = {n for n, p in self.policy.clocks.items() if lc.RESOLVED in p.starts_on}
         step.waive(c for c in sla.current_clocks(step.case)
-                   if c["name"] not in starts_now and c["state"] in sla.ACTIVE)
+                   if c["name"] not in starts_now and c["state"] in clocks.ACTIVE)
         step.emit("resolved", at=to_iso(step.at), round=step.case["round"],
                   resolution=step.case["resolution"])
         return step.outcome()
@@ -384,7 +454,7 @@ class ComplaintRules:
         step.case["paused_from"] = step.status
         step.move(lc.PAUSED, reason)
         for clock in step.case["clocks"]:
-            sla.pause_clock(clock, step.at, self.calendar)
+            clocks.pause_clock(clock, step.at, self.calendar)
         step.case["pauses"].append({"from": step.at, "to": None, "reason": reason,
                                     "status": step.case["paused_from"]})
         return step.outcome()
@@ -401,7 +471,7 @@ class ComplaintRules:
                                        "actor_id": step.actor["id"]})
         step.case.update(status=back, paused_from=None)
         for clock in step.case["clocks"]:
-            sla.resume_clock(clock, step.at, self.calendar)
+            clocks.resume_clock(clock, step.at, self.calendar)
         step.case["pauses"][-1]["to"] = step.at
         return step.outcome()
 
@@ -464,4 +534,4 @@ class ComplaintRules:
         sla.apply_actions(updated, evaluation.actions, self.calendar, self.policy)
         if evaluation.actions:
             updated["version"] = updated.get("version", 0) + 1
-        return Outcome(updated, [a.event(updated) for a in evaluation.actions])
+        return Outcome(updated, [sla.event(a, updated) for a in evaluation.actions])

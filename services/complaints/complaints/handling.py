@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 # The domain's keyword arguments of each command, besides ``at`` and ``actor``.
 COMMANDS = {
-    "decide_validity": ("valid", "reason"),
-    "acknowledge": ("next_reply_at",),
+    "decide_validity": ("valid", "reason", "reply"),
+    "acknowledge": ("next_reply_at", "reply"),
+    "give_feedback": ("feedback",),
     "assign": ("department", "owner_id"),
     "agree_plan": ("plan",),
     "submit_report": ("root_cause",),

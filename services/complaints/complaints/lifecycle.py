@@ -19,8 +19,13 @@ Decisions, taken as the company would want them:
   the policy sets ``lifecycle.resolve_requires_report: false``.
 * ``resolved`` and the final statuses cannot be paused: the follow-up call is in
   the company's hands and must reach 100 % (002 §2 四.6), so its clock never stops.
-* A rejected complaint is final; its tactful reply is the ``acknowledge`` clock,
-  which the rejection meets.
+* A rejected complaint is final, but the rejection is a decision, not the
+  reply: its tactful explanation to the customer (000 §6; 002 §2 四.5) is a
+  reply — given with the decision or by ``acknowledge`` afterwards — and the
+  reply clocks keep running on the rejected case until it is given.
+* The department handling a case reports back to customer service
+  (``give_feedback``, 003 §4 3.4.2.2) from assignment until resolution; it
+  keeps the status.
 * Re-assigning (another department or owner) is not a transition: it keeps the
   status and the running clocks — the customer's wait does not restart because
   the company moved the case internally.

@@ -17,24 +17,35 @@ import yaml
 DEFAULT_POLICY = Path(__file__).parent / "rules" / "sla.yaml"
 
 # Moments of a case a clock may start on or be met by (see lifecycle.py).
+# ``acknowledged`` is any reply to the customer (an acknowledgement, or a
+# decision told to them); ``fed_back`` the responsible department's feedback
+# to customer service.
 MOMENTS = frozenset({
     "received", "accepted", "rejected", "acknowledged", "assigned", "planned",
     "investigated", "remedy_proposed", "remedy_approved", "resolved",
-    "followed_up", "reopened", "closed",
+    "followed_up", "reopened", "closed", "fed_back",
 })
 CALENDAR_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 WORKING_UNITS = {"working_hours": "hours", "working_days": "days"}
+# Deadlines that are a moment rather than an amount of time:
+# end_of_working_day — the close of the working day the clock starts on (of
+# the next working day when it starts outside working hours): "the same day".
+BY_MOMENTS = frozenset({"end_of_working_day"})
+# Times agreed with the customer a clock may be due at (a command's field).
+AGREED_FIELDS = frozenset({"next_reply_at"})
 CONDITION_KEYS = frozenset({"major", "category", "region", "kind", "channel"})
 HOURS_OWNERS = frozenset({"company", "department"})
 
 
 @dataclass(frozen=True)
 class Budget:
-    """One candidate budget of a clock: ``amount`` of ``unit`` when ``when`` matches."""
+    """One candidate budget of a clock: ``amount`` of ``unit`` when ``when`` matches,
+    or, with ``by``, due at that moment (see BY_MOMENTS)."""
 
     when: Mapping[str, Any]
-    unit: str        # a key of CALENDAR_UNITS or WORKING_UNITS
-    amount: float
+    unit: str | None     # a key of CALENDAR_UNITS or WORKING_UNITS; None with ``by``
+    amount: float | None
+    by: str | None = None
 
     @property
     def working(self) -> bool:
@@ -45,6 +56,8 @@ class Budget:
 
     def seconds(self, calendar, department: str | None) -> float:
         """The budget in seconds of its own kind of time (working or plain)."""
+        if self.by is not None:
+            raise ValueError(f"a budget due {self.by} has no length")
         if self.unit == "working_days":
             return self.amount * calendar.working_day_seconds(department)
         if self.unit == "working_hours":
@@ -59,6 +72,9 @@ class ClockPolicy:
     met_by: frozenset[str]
     working_hours_of: str
     budgets: tuple[Budget, ...]
+    # A clock due at a time agreed with the customer (the command field named
+    # here) has no budget: it starts whenever a reply agrees such a time.
+    agreed: str | None = None
 
     def budget_for(self, facts: Mapping[str, Any]) -> Budget | None:
         return next((b for b in self.budgets if b.matches(facts)), None)
@@ -178,20 +194,32 @@ def _budget(node: _Node) -> Budget:
             raise ValueError(f"{node.where('when')}.{key}: unknown condition")
         if not isinstance(value, (str, bool)):
             raise ValueError(f"{node.where('when')}.{key}: expected a name or true/false")
-    units = [u for u in (*CALENDAR_UNITS, *WORKING_UNITS) if u in node.value]
+    kinds = (*CALENDAR_UNITS, *WORKING_UNITS, "by")
+    units = [u for u in kinds if u in node.value]
     if len(units) != 1:
-        raise ValueError(f"{node.path}: expected exactly one of "
-                         f"{', '.join((*CALENDAR_UNITS, *WORKING_UNITS))}")
+        raise ValueError(f"{node.path}: expected exactly one of {', '.join(kinds)}")
+    if units[0] == "by":
+        by = _name(node.get("by"), node.where("by"), allowed=BY_MOMENTS)
+        node.done()
+        return Budget(when=dict(when), unit=None, amount=None, by=by)
     amount = _number(node.get(units[0]), node.where(units[0]))
     node.done()
     return Budget(when=dict(when), unit=units[0], amount=float(amount))
 
 
 def _clock(name: str, node: _Node) -> ClockPolicy:
-    starts = _names(node.get("starts_on"), node.where("starts_on"), allowed=MOMENTS)
     met = _names(node.get("met_by"), node.where("met_by"), allowed=MOMENTS)
     hours_of = _name(node.get("working_hours_of", "company"),
                      node.where("working_hours_of"), allowed=HOURS_OWNERS)
+    if "agreed" in node.value:
+        agreed = _name(node.get("agreed"), node.where("agreed"), allowed=AGREED_FIELDS)
+        for key in ("starts_on", "budgets"):
+            if key in node.value:
+                raise ValueError(f"{node.where(key)}: a clock due at an agreed time has "
+                                 "none (it starts when the time is agreed)")
+        node.done()
+        return ClockPolicy(name, frozenset(), frozenset(met), hours_of, (), agreed)
+    starts = _names(node.get("starts_on"), node.where("starts_on"), allowed=MOMENTS)
     raw = node.get("budgets")
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"{node.where('budgets')}: expected a non-empty list")

@@ -90,10 +90,24 @@ class Command(Payload):
 class DecideValidity(Command):
     valid = fields.Boolean(required=True)
     reason = fields.String(required=True, validate=TEXT)
+    reply = _optional(fields.String, validate=TEXT, metadata={
+        "description": "what the customer was told with the decision; without it the "
+                       "decision is internal and the reply to the customer still owed "
+                       "(002 §2 四.4-5)"})
 
 
 class Acknowledge(Command):
-    next_reply_at = _optional(Time)
+    next_reply_at = _optional(Time, metadata={
+        "description": "the next reply time agreed with the customer: a clock of its own "
+                       "(000 §1 三.3)"})
+    reply = _optional(fields.String, validate=TEXT, metadata={
+        "description": "what the customer was told (for a rejection: the explanation)"})
+
+
+class GiveFeedback(Command):
+    feedback = fields.String(required=True, validate=TEXT, metadata={
+        "description": "the responsible department's handling information for customer "
+                       "service (003 §4 3.4.2.2)"})
 
 
 class Assign(Command):
@@ -216,6 +230,8 @@ class MajorReportedEvent(_Event):
     channel = fields.String(required=True)
     received_at = Time(required=True)
     notify_roles = fields.List(fields.String(), required=True)
+    received_by = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "who took the complaint: their manager hears of it too"})
 
 
 class AssignedEvent(_Event):
@@ -277,6 +293,29 @@ class DelayInvestigationEvent(_Event):
     department = fields.String(required=True, allow_none=True)
 
 
+class ReportProducedEvent(Payload):
+    """A scheduled report was produced and stored (rules §2 Reports)."""
+
+    report_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={
+        "description": "weekly, monthly, quarterly or yearly (rules/reports.yaml)"})
+    title = fields.String(required=True, metadata={"description": "e.g. 客诉案件统计表"})
+    period = fields.String(required=True, metadata={
+        "description": "2026-W09, 2026-02, 2026-Q1 or 2026"})
+    period_label = fields.String(required=True, metadata={"description": "e.g. 2026年2月"})
+    department = fields.String(required=True, allow_none=True, metadata={
+        "description": "the department of a per-department report; null company-wide"})
+    readers = fields.List(fields.String(), required=True, metadata={
+        "description": "roles it is for; dept_manager: the department's manager"})
+    produced_at = Time(required=True)
+    external_count = fields.Integer(required=True)
+    internal_count = fields.Integer(required=True)
+    count = fields.Integer(required=True)
+    download_path = fields.String(required=True, metadata={
+        "description": "GET it (with a token) for the XLSX file"})
+    csv_path = fields.String(required=True, metadata={"description": "the same as CSV"})
+
+
 EVENTS = {
     "received": ReceivedEvent,
     "major_reported": MajorReportedEvent,
@@ -291,6 +330,7 @@ EVENTS = {
     "reopened": RoundEvent,
     "liability_determined": LiabilityEvent,
     "delay_investigation_opened": DelayInvestigationEvent,
+    "report_produced": ReportProducedEvent,
 }
 
 
@@ -305,4 +345,12 @@ class RequestExport(Payload):
 
 class ExportRef(Payload):
     export_id = fields.String(required=True, validate=ID)
+    actor = actor_field()
+
+
+# -- scheduled reports (rules §2 Reports) ------------------------------------------------
+class ReportRef(Payload):
+    report_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[\w-]{1,120}$", error="a report id, e.g. monthly-2026-02"))
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(["xlsx", "csv"]))
     actor = actor_field()

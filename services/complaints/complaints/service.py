@@ -1,20 +1,27 @@
-"""The complaints service: intake, lifecycle, SLA clocks, follow-up, liability, statistics."""
+"""The complaints service: intake, lifecycle, SLA clocks, follow-up, liability, statistics
+and the scheduled reports."""
+import json
+
+from nameko.web.handlers import http
+from zhidu import spreadsheets
 from zhidu.calendar import load_calendar
 from zhidu.config import setting
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, operation
+from zhidu.plugins import attach_event_sources
 from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
 from zhidu.times import utcnow
 
-from . import monitoring, schemas, sweeping
+from . import monitoring, reporting, schemas, sources, sweeping
 from .domain import ComplaintRules
 from .handling import Handling
 from .policy import load_policy
 from .store import ComplaintsStore
 
 CASE = "/complaints/{number}"
+REPORT = Route("GET", "/reports/{report_id}", "report")
 
 
 def load_rules(config) -> ComplaintRules:
@@ -29,6 +36,7 @@ class ComplaintsService(ZhiduService):
     store = Mongo(ComplaintsStore)
     metrics = Metrics(declare=monitoring.declare)
     rules = RuleBook(load_rules)
+    report_schedule = RuleBook(reporting.load_schedule)
     routes = [
         Route("POST", "/complaints", "file", status=201),
         Route("GET", "/complaints", "search"),
@@ -36,6 +44,7 @@ class ComplaintsService(ZhiduService):
         Route("POST", f"{CASE}/validity", "decide_validity"),
         Route("POST", f"{CASE}/acknowledgement", "acknowledge"),
         Route("POST", f"{CASE}/assignment", "assign"),
+        Route("POST", f"{CASE}/feedback", "give_feedback"),
         Route("POST", f"{CASE}/plan", "agree_plan"),
         Route("POST", f"{CASE}/report", "submit_report"),
         Route("POST", f"{CASE}/remedy", "propose_remedy"),
@@ -46,6 +55,7 @@ class ComplaintsService(ZhiduService):
         Route("POST", f"{CASE}/resume", "resume"),
         Route("POST", f"{CASE}/liability", "determine_liability"),
         Route("GET", "/stats/{year}/{month}", "stats"),
+        REPORT,
         Route("POST", "/sweep", "sweep"),
         Route("GET", "/audit", "audit_log"),
         Route("POST", "/exports", "request_export", status=201),
@@ -72,6 +82,10 @@ class ComplaintsService(ZhiduService):
     @operation(schemas.Assign, idempotent=True)
     def assign(self, payload):
         return self._app().change("assign", payload)
+
+    @operation(schemas.GiveFeedback, idempotent=True)
+    def give_feedback(self, payload):
+        return self._app().change("give_feedback", payload)
 
     @operation(schemas.AgreePlan, idempotent=True)
     def agree_plan(self, payload):
@@ -156,15 +170,46 @@ class ComplaintsService(ZhiduService):
     def subject_export_requester(self, payload):
         return self._app().export_requester(payload.get("export_id"))
 
+    # -- scheduled reports (rules §2 Reports; reporting.py) ---------------------------
+    @operation(schemas.ReportRef)
+    def report(self, payload):
+        return reporting.report_file(self._app(), self.report_schedule, payload["report_id"],
+                                     payload["format"])
+
+    # The report as a file to save: the operation's answer (same rights, same
+    # refusals), its XLSX or CSV sent as the file itself.
+    @http("GET", "/api/v1/complaints/reports/<report_id>.<any(xlsx,csv):ext>")
+    def http_report_file(self, request, report_id, ext):
+        refused = self._refuse_host(request)
+        if refused is not None:
+            return refused
+        answer = self._dispatch(REPORT, {"report_id": report_id, "format": ext}, request)
+        if answer.status_code != 200:
+            return answer
+        file = json.loads(answer.get_data())
+        return spreadsheets.download(file, file["ascii_filename"])
+
+    def relation_report_reader(self, principal, payload) -> bool:
+        return reporting.may_read(self._app(), self.report_schedule, principal,
+                                  payload.get("report_id"))
+
     # -- timers -------------------------------------------------------------------
-    # Units of work of up to 50 cases, not one for the whole sweep (see sweeping.py).
+    # Units of work of up to 50 cases, not one for the whole sweep (see sweeping.py);
+    # then the reports falling due, one unit each (reporting.py).
     @operation(schemas.Sweep, unit=False)
     def sweep(self, payload):
-        return self._app().sweep(payload["now"])
+        return reporting.sweep(self._app(), self.report_schedule, payload["now"])
 
     @sweeping.SweepTimer.decorator("ZHIDU_SWEEP_INTERVAL")
     def sweep_timer(self):
-        self._app().sweep(utcnow())
+        reporting.sweep(self._app(), self.report_schedule, utcnow())
 
     def refresh_metrics(self) -> None:
         self._app().refresh_gauges(utcnow())
+        reporting.refresh_gauges(self.store, self.report_schedule, self.metrics,
+                                 self.rules.calendar.tz, utcnow())
+
+
+# Cases other departments' packages open by event (sources.GROUP): a repair the
+# customer is still unhappy with, say.
+attach_event_sources(ComplaintsService, sources.GROUP, sources.handler)

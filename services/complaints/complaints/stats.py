@@ -3,7 +3,9 @@
 The store may aggregate in MongoDB, but each figure is *defined* here, once,
 and :func:`summarise_cases` computes the whole table from case dicts so a
 pipeline can be tested against it. Which cases make up a month is the
-caller's choice; the 统计表 takes the cases closed (结案) in the month.
+caller's choice; the 统计表 takes the cases closed (结案) in the month. The
+scheduled reports (reports.py) take this table per period, once for external
+complaints, once for internal ones and once for both.
 
 Definitions:
 

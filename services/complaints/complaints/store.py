@@ -1,4 +1,5 @@
-"""The complaints database: cases (``_id`` = the number), the read audit, serials.
+"""The complaints database: cases (``_id`` = the number), the read audit, serials,
+and the records other services' events opened cases for.
 
 Every query here runs on an index declared beside it. Writes to a case are
 compare-and-set on its ``version``, so two workers (or two replicas sweeping)
@@ -14,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, UpdateOne
 from pymongo.errors import DuplicateKeyError
 from zhidu.domain import DomainConflict
 from zhidu.mongo import Store
-from zhidu.times import utcnow
+from zhidu.times import as_utc, utcnow
 
 from . import lifecycle, stats_pipeline
 
@@ -40,6 +41,12 @@ class ComplaintsStore(Store):
             # The monthly statistics select the cases concluded in the month.
             IndexModel([("concluded_at", ASCENDING)], name="concluded"),
         ],
+        # Produced reports (reports.py): _id is the report id, one per kind,
+        # period and department; their periods' marks: _id is "<kind>:<period>".
+        "reports": [IndexModel([("kind", ASCENDING), ("produced_at", DESCENDING)],
+                               name="kind")],
+        "report_periods": [IndexModel([("kind", ASCENDING), ("produced_at", DESCENDING)],
+                                      name="kind")],
         "audit": [
             IndexModel([("number", ASCENDING), ("at", DESCENDING)], name="number"),
             IndexModel([("at", DESCENDING)], name="at"),
@@ -82,6 +89,18 @@ class ComplaintsStore(Store):
         result = self.db.cases.update_one({"_id": number, "version": version},
                                           {"$set": {"next_check_at": next_check_at}})
         return result.matched_count == 1
+
+    # -- cases opened by another service's event (sources.py) --------------------------
+    def opened_from(self, key: str) -> str | None:
+        """The number of the case the record ``key`` opened, if it opened one."""
+        doc = self.db.opened_from.find_one({"_id": key}, {"number": 1})
+        return doc["number"] if doc else None
+
+    def record_opened_from(self, key: str, number: str, event_id: str) -> None:
+        # The key is the _id: a unit that opened a case for the same record
+        # first makes this a duplicate key, and this unit runs again to find it.
+        self.db.opened_from.insert_one({"_id": key, "number": number,
+                                        "event_id": event_id, "at": utcnow()})
 
     def get_many(self, numbers: list[str]) -> list[dict]:
         """The cases ``numbers`` that exist, in one read."""
@@ -136,10 +155,56 @@ class ComplaintsStore(Store):
         return list(self.db.cases.aggregate(
             stats_pipeline.open_clocks({"status": {"$in": OPEN_STATUSES}})))
 
-    def monthly(self, field: str, start: datetime, end: datetime) -> dict:
-        """The raw groups of the monthly table for cases with ``field`` in [start, end)."""
-        pipeline = stats_pipeline.monthly({field: {"$gte": start, "$lt": end}})
+    def monthly(self, field: str, start: datetime, end: datetime,
+                kind: str | None = None) -> dict:
+        """The raw groups of the monthly table for cases with ``field`` in [start, end)
+        (and of ``kind``, external or internal, when given)."""
+        match = {field: {"$gte": start, "$lt": end}}
+        if kind is not None:
+            match["kind"] = kind
+        pipeline = stats_pipeline.monthly(match)
         return next(iter(self.db.cases.aggregate(pipeline)), {})
+
+    # -- produced reports (reports.py, reporting.py) ------------------------------------
+    def report(self, report_id: str) -> dict | None:
+        return _from_doc(self.db.reports.find_one({"_id": report_id}))
+
+    def insert_report(self, doc: dict) -> None:
+        # The id is the _id: a replica that stored the same report first makes
+        # this a duplicate key, and the unit runs again to find it there.
+        self.db.reports.insert_one({**doc, "_id": doc["report_id"]})
+
+    def cases_between(self, field: str, start: datetime, end: datetime,
+                      limit: int) -> list[dict]:
+        """Cases with ``field`` (received_at or concluded_at) in [start, end), oldest
+        first (index ``received`` or ``concluded``)."""
+        cursor = self.db.cases.find({field: {"$gte": start, "$lt": end}}) \
+            .sort(field, ASCENDING).limit(limit)
+        return [_from_doc(doc) for doc in cursor]
+
+    def report_period_done(self, marker: str) -> bool:
+        return self.db.report_periods.find_one({"_id": marker}, {"_id": 1}) is not None
+
+    def mark_report_period(self, marker: str, kind: str, period: str, produced_at,
+                           report_ids: list[str]) -> None:
+        """The kind's period is produced, every department's report with it; the
+        first mark stands."""
+        self.db.report_periods.update_one(
+            {"_id": marker},
+            {"$setOnInsert": {"kind": kind, "period": period, "produced_at": produced_at,
+                              "reports": report_ids}}, upsert=True)
+
+    def last_reports_produced(self, kinds) -> dict[str, float]:
+        """Per kind, when its newest period was marked produced (Unix time; 0 for
+        never). Read outside any unit of work, as a scrape is."""
+        out = {}
+        for kind in kinds:
+            doc = next(iter(self._db.report_periods.find(
+                {"kind": kind}, {"produced_at": 1}).sort("produced_at", DESCENDING)
+                .limit(1)), None)
+            out[kind] = as_utc(doc["produced_at"]).timestamp() \
+                if doc and doc.get("produced_at") else 0.0
+        return out
 
     # -- audit of full contact reads ------------------------------------------------
     def audit_reads(self, actor: dict, numbers: list[str], operation: str) -> None:
@@ -189,3 +254,4 @@ def _from_doc(doc: dict | None) -> dict | None:
     doc = dict(doc)
     doc.pop("_id", None)
     return doc
+

@@ -296,7 +296,8 @@ INTAKE = {
 }
 # Steps from acceptance to resolution; times are Shanghai wall clock.
 TO_RESOLVED = [
-    ("decide_validity", "2026-11-13T10:10", {"valid": True, "reason": "成立"}),
+    ("decide_validity", "2026-11-13T10:10", {"valid": True, "reason": "成立",
+                                             "reply": "已受理，今日安排上门"}),
     ("assign", "2026-11-13T10:20", {"department": "service", "owner_id": "emp-7"}),
     ("agree_plan", "2026-11-13T11:00", {"plan": "上门道歉"}),
     ("submit_report", "2026-11-13T13:00", {"root_cause": "培训不足"}),

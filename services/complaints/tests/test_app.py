@@ -89,7 +89,8 @@ def test_a_refused_or_failed_intake_consumes_no_number(app, fake_store, file, mo
 def test_a_change_writes_the_next_version_and_emits_under_its_ids(app, fake_store, file,
                                                                   change):
     number = file()["number"]
-    reply = change("decide_validity", number, "2026-11-13 10:10", valid=True, reason="成立")
+    reply = change("decide_validity", number, "2026-11-13 10:10", valid=True, reason="成立",
+                   reply="已受理，今日安排处理")
     assert (reply["status"], reply["version"]) == ("accepted", 2)
     assert "complainant" not in reply                    # command replies carry no contacts
     [moved] = app.of_type("status_changed")

@@ -98,4 +98,4 @@ def test_major_report_carries_what_notifications_route_on(rules, intake):
         "number": "2609-0001", "reasons": ["flooding"], "department": "engineering",
         "subject": "维修人员态度差", "channel": "phone",
         "received_at": "2026-09-18T07:00:00+00:00",
-        "notify_roles": ["dept_manager", "deputy_gm", "gm"]}
+        "notify_roles": ["dept_manager", "deputy_gm", "gm"], "received_by": "cs-01"}

@@ -91,15 +91,18 @@ def test_revising_a_remedy_needs_a_new_approval(investigated, walk):
 def test_final_statuses_allow_nothing(filed, walk, rules, t):
     rejected = rules.decide_validity(filed("2026-11-13 10:00"), valid=False,
                                      reason="不属于本公司责任", at=t("2026-11-13 10:30"),
-                                     actor=STAFF)
+                                     actor=STAFF, reply="已向客户说明：属物业公司责任")
     assert rejected.case["status"] == "rejected"
     assert [c["state"] for c in rejected.case["clocks"]] == ["met", "waived"]
     assert allowed_next("rejected") == allowed_next("closed") == frozenset()
-    for command, kwargs in (("pause", {"reason": "x"}), ("acknowledge", {}),
+    for command, kwargs in (("pause", {"reason": "x"}),
                             ("assign", {"department": "d", "owner_id": "o"})):
         with pytest.raises(DomainConflict):
             getattr(rules, command)(rejected.case, at=t("2026-11-13 11:00"), actor=GM,
                                     **kwargs)
+    with pytest.raises(DomainValidation):       # the explanation is the last word
+        rules.acknowledge(rejected.case, at=t("2026-11-13 11:00"), actor=GM,
+                          next_reply_at=t("2026-11-14 11:00"))
 
 
 def test_pause_and_resume(investigated, rules, t):

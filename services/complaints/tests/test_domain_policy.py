@@ -7,8 +7,8 @@ from complaints.policy import load_policy, policy_from_dict
 
 def test_shipped_policy(policy):
     assert policy.warning_fraction == 0.8
-    assert set(policy.clocks) == {"acknowledge", "plan", "report", "feedback", "resolve",
-                                  "followup"}
+    assert set(policy.clocks) == {"acknowledge", "next_reply", "plan", "report",
+                                  "investigate", "feedback", "resolve", "followup"}
     assert policy.ladder == ("owner", "dept_manager", "deputy_gm", "gm")
     assert policy.max_escalation_level == 3
     assert [(limit.up_to_yuan, limit.role) for limit in policy.authority_limits] == [

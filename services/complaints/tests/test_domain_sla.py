@@ -40,7 +40,8 @@ def test_after_hours_filing_counts_from_the_next_opening(filed, t, clock_of):
 
 def test_national_day_assignment_deadlines(filed, walk, t, clock_of):
     case = filed("2026-09-30 09:00", number="2609-0002", category="quality")
-    case = walk(case, ("decide_validity", "2026-09-30 09:30", {"valid": True, "reason": "成立"}),
+    case = walk(case, ("decide_validity", "2026-09-30 09:30", {"valid": True, "reason": "成立",
+                                                            "reply": "已受理"}),
                 ("assign", "2026-09-30 10:00", {"department": "quality",
                                                  "owner_id": "qa-07"}))
     assert clock_of(case, "acknowledge")["state"] == "met"
@@ -165,7 +166,8 @@ def test_pause_after_breach_keeps_the_climb(rules_with, intake, t):
 
 def test_reminder_goes_to_the_owner(filed, walk, rules, t):
     case = filed("2026-11-13 10:00")
-    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok"}),
+    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok",
+                                                            "reply": "已受理"}),
                 ("assign", "2026-11-13 10:20", {"department": "service", "owner_id": "emp-9"}))
     out = rules.sweep(case, now=t("2026-11-16 10:20"))          # plan due after 1 working day
     reminders = [e["data"] for e in out.events if e["type"] == "reminder_issued"]
@@ -178,8 +180,10 @@ def test_reminder_goes_to_the_owner(filed, walk, rules, t):
 def test_late_resolution_breaches_without_reminder_and_closing_opens_a_delay_investigation(
         filed, walk, rules, t, clock_of):
     case = filed("2026-11-13 10:00")
-    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok"}),
+    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok",
+                                                            "reply": "已受理"}),
                 ("assign", "2026-11-13 10:20", {"department": "service", "owner_id": "e1"}),
+                ("give_feedback", "2026-11-13 10:50", {"feedback": "今日上门"}),
                 ("agree_plan", "2026-11-13 11:00", {"plan": "道歉"}),
                 ("submit_report", "2026-11-16 09:00", {"root_cause": "培训不足"}))
     out = rules.resolve(case, resolution="已道歉并补偿", at=t("2026-11-19 09:00"), actor=STAFF)
@@ -187,7 +191,7 @@ def test_late_resolution_breaches_without_reminder_and_closing_opens_a_delay_inv
     resolve = clock_of(out.case, "resolve")
     assert resolve["state"] == "met" and resolve["on_time"] is False
     assert resolve["breached_at"] == t("2026-11-18 10:00")
-    assert clock_of(out.case, "followup")["due"] == t("2026-12-03 09:00")   # 14 plain days
+    assert clock_of(out.case, "followup")["due"] == t("2026-11-20 09:00")   # 1 working day
     closed = rules.follow_up(out.case, satisfied=True, at=t("2026-11-20 09:00"), actor=STAFF)
     types = [e["type"] for e in closed.events]
     assert types == ["status_changed", "closed", "delay_investigation_opened"]
@@ -198,13 +202,15 @@ def test_late_resolution_breaches_without_reminder_and_closing_opens_a_delay_inv
 
 def test_on_time_case_closes_without_delay_investigation(filed, walk, rules, t, clock_of):
     case = filed("2026-11-13 10:00", major=True)
-    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok"}),
+    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok",
+                                                            "reply": "已受理"}),
                 ("assign", "2026-11-13 10:20", {"department": "service", "owner_id": "e1"}),
+                ("give_feedback", "2026-11-13 10:40", {"feedback": "抢修中"}),
                 ("agree_plan", "2026-11-13 11:00", {"plan": "抢修"}),
                 ("submit_report", "2026-11-13 15:00", {"root_cause": "线路老化"}),
                 ("resolve", "2026-11-16 10:00", {"resolution": "已修复"}))
     assert clock_of(case, "resolve")["on_time"] is True            # met exactly at due
-    assert clock_of(case, "followup")["due"] == t("2026-11-23 10:00")   # major: 7 days
+    assert clock_of(case, "followup")["due"] == t("2026-11-17 10:00")   # 1 working day
     out = rules.follow_up(case, satisfied=True, at=t("2026-11-17 10:00"), actor=STAFF)
     assert "delay_investigation_opened" not in [e["type"] for e in out.events]
     assert all(c["on_time"] for c in out.case["clocks"])
@@ -212,15 +218,16 @@ def test_on_time_case_closes_without_delay_investigation(filed, walk, rules, t, 
 
 def test_an_unfollowed_resolution_breaches_the_followup_clock(filed, walk, rules, t):
     case = filed("2026-11-13 10:00")
-    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok"}),
+    case = walk(case, ("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok",
+                                                            "reply": "已受理"}),
                 ("assign", "2026-11-13 10:20", {"department": "service", "owner_id": "e1"}),
                 ("agree_plan", "2026-11-13 11:00", {"plan": "p"}),
                 ("submit_report", "2026-11-13 12:00", {"root_cause": "r"}),
                 ("resolve", "2026-11-13 13:00", {"resolution": "done"}))
-    out = rules.sweep(case, now=t("2026-11-27 13:00"))
+    out = rules.sweep(case, now=t("2026-11-16 13:00"))          # one working day later
     assert kinds(out, "followup") == [("sla_warning", None), ("sla_breached", None),
                                       ("reminder_issued", None)]
-    closed = rules.follow_up(out.case, satisfied=True, at=t("2026-11-28 09:00"), actor=STAFF)
+    closed = rules.follow_up(out.case, satisfied=True, at=t("2026-11-16 15:00"), actor=STAFF)
     assert closed.events[-1]["type"] == "delay_investigation_opened"
     assert closed.events[-1]["data"]["clocks"] == ["followup"]
 
@@ -294,3 +301,28 @@ def test_a_case_read_back_with_naive_utc_times_behaves_the_same(rules_with, inta
     paused = rules.pause(naive(aware.case), reason="x", at=t("2026-11-16 13:00"), actor=STAFF)
     resumed = rules.resume(naive(paused.case), at=t("2026-11-17 13:00"), actor=STAFF)
     assert resumed.case["next_check_at"] == t("2026-11-18 12:00")
+
+
+def test_a_case_stored_before_clocks_carried_their_ladder_behaves_the_same(rules_with,
+                                                                            intake, t):
+    def earlier_shape(case):
+        case = copy.deepcopy(case)
+        for clock in case["clocks"]:
+            for key in ("owner", "ladder", "step_unit", "step_seconds"):
+                del clock[key]
+        return case
+
+    rules = rules_with(ack_only)
+    case = rules.file(intake("2026-11-13 10:00"), number="2611-0001", actor=STAFF).case
+    old = earlier_shape(case)
+    assert sla.evaluate(old, t("2026-11-17 12:00"), rules.calendar, rules.policy) == \
+        sla.evaluate(case, t("2026-11-17 12:00"), rules.calendar, rules.policy)
+    assert "ladder" not in old["clocks"][0]
+    swept, swept_old = (rules.sweep(c, now=t("2026-11-16 12:00")) for c in (case, old))
+    assert swept_old.events == swept.events and swept_old.case == swept.case
+    paused, paused_old = (rules.pause(c, reason="x", at=t("2026-11-16 13:00"), actor=STAFF)
+                          for c in (swept.case, earlier_shape(swept.case)))
+    assert paused_old.case == paused.case
+    resumed = rules.resume(earlier_shape(paused.case), at=t("2026-11-17 13:00"), actor=STAFF)
+    assert resumed.case["next_check_at"] == t("2026-11-18 12:00")
+    assert kinds(rules.sweep(resumed.case, now=t("2026-11-18 12:00"))) == [("escalated", 2)]

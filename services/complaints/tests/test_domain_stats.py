@@ -21,7 +21,8 @@ def test_clock_outcomes():
 
 
 def test_monthly_summary(filed, walk, rules, t, cal, policy):
-    steps = [("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok"}),
+    steps = [("decide_validity", "2026-11-13 10:10", {"valid": True, "reason": "ok",
+                                                      "reply": "已受理"}),
              ("assign", "2026-11-13 10:20", {"department": "service", "owner_id": "e1"}),
              ("agree_plan", "2026-11-13 11:00", {"plan": "p"}),
              ("pause", "2026-11-13 11:20", {"reason": "等客户"}),
@@ -33,7 +34,8 @@ def test_monthly_summary(filed, walk, rules, t, cal, policy):
     unhappy = walk(filed("2026-11-13 10:00", number="2611-0002"), *steps,
                    ("follow_up", "2026-11-14 10:00", {"satisfied": False}))
     rejected = walk(filed("2026-11-13 10:00", number="2611-0003", channel="email"),
-                    ("decide_validity", "2026-11-13 13:00", {"valid": False, "reason": "no"}))
+                    ("decide_validity", "2026-11-13 13:00", {"valid": False, "reason": "no",
+                                                              "reply": "已婉转说明"}))
     assert working_hours_to_resolve(happy, cal) == 3.0          # 4 h minus the 1 h pause
     summary = summarise_cases([happy, unhappy, rejected], cal, policy)
     assert summary["count"] == 3

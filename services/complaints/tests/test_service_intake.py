@@ -111,7 +111,7 @@ def test_major_complaints_are_reported_at_once(desk, event_tap):
         "number": fire["number"], "reasons": ["fire"], "department": "engineering",
         "subject": "维修人员态度差", "channel": "phone",
         "received_at": "2026-11-13T02:00:00+00:00",
-        "notify_roles": ["dept_manager", "deputy_gm", "gm"]}
+        "notify_roles": ["dept_manager", "deputy_gm", "gm"], "received_by": "cs-01"}
 
 
 def test_bad_intake_names_the_fields_and_burns_no_number(desk):

@@ -116,7 +116,7 @@ def test_schemas():
     assert set(schemas.EVENTS) == {
         "received", "major_reported", "assigned", "status_changed", "sla_warning",
         "sla_breached", "reminder_issued", "escalated", "resolved", "closed", "reopened",
-        "liability_determined", "delay_investigation_opened"}
+        "liability_determined", "delay_investigation_opened", "report_produced"}
 
 
 def test_every_emitted_event_matches_its_published_schema(rules, intake, t):
@@ -149,6 +149,8 @@ def test_every_emitted_event_matches_its_published_schema(rules, intake, t):
             kwargs = {**kwargs, "at": t(when), "actor": gm if "approve" in name else staff}
         outcome = getattr(rules, name)(case, **kwargs)
         case, events = outcome.case, events + outcome.events
-    assert {e["type"] for e in events} == set(schemas.EVENTS)
+    # The scheduled reports' event comes from the sweep's reporting, not a case:
+    # test_domain_reports checks it against its schema.
+    assert {e["type"] for e in events} == set(schemas.EVENTS) - {"report_produced"}
     for event in events:
         load(schemas.EVENTS[event["type"]], event["data"])

@@ -29,7 +29,8 @@ def test_due_times_on_the_working_calendar_around_national_day(desk):
     reply = desk.file("2026-09-30T14:00")
     assert reply["deadlines"]["resolve"] == "2026-10-10T06:00:00+00:00"  # 8, 9, Sat 10 Oct
     desk.walk(reply["number"],
-              ("decide_validity", "2026-09-30T14:30", {"valid": True, "reason": "成立"}),
+              ("decide_validity", "2026-09-30T14:30", {"valid": True, "reason": "成立",
+                                                       "reply": "已受理"}),
               ("assign", "2026-09-30T15:00", {"department": "service", "owner_id": "emp-7"}))
     case = desk.get(reply["number"])
     assert dues(case) == {
@@ -113,16 +114,18 @@ def test_each_warning_breach_reminder_and_rung_exactly_once_across_two_replicas(
 
 
 def test_late_close_opens_a_delay_investigation_and_an_unfollowed_resolution_breaches(
-        desk, event_tap, complaints_service):
+        desk, event_tap, complaints_service, people):
+    people.add("emp-7", "staff", department="service")  # a department the directory knows
     late = desk.file("2026-11-13T10:00")["number"]
     on_time = desk.file("2026-11-13T10:00")["number"]
     with event_tap("complaints") as tap:
         desk.walk(late, *desk.TO_RESOLVED[:4],
+                  ("give_feedback", "2026-11-13T14:00", {"feedback": "已上门"}),
                   ("resolve", "2026-11-19T09:00", {"resolution": "迟到的解决"}),
                   ("follow_up", "2026-11-20T09:00", {"satisfied": True}))
         [opened] = tap.wait("complaints.delay_investigation_opened")
         desk.walk(on_time, *desk.TO_RESOLVED)
-        desk.sweep("2026-11-27T14:00")                                  # 14 days, no follow-up
+        desk.sweep("2026-11-27T14:00")                  # long past the follow-up day
         desk.sweep("2026-11-27T14:00")
         followup = [e for e in tap.wait("complaints.reminder_issued")
                     if e["data"]["clock"] == "followup"]

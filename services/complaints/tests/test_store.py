@@ -16,7 +16,7 @@ from zhidu.mongo import connect
 pytestmark = pytest.mark.integration
 
 STAFF = {"id": "cs-01", "role": "staff"}
-OK = {"valid": True, "reason": "成立"}
+OK = {"valid": True, "reason": "成立", "reply": "已受理"}
 
 
 @pytest.fixture
@@ -57,12 +57,13 @@ def month_of_cases(filed, walk, rules, t):
                     ("follow_up", "2026-11-06 11:00", {"satisfied": True}))
     rejected = walk(filed("2026-11-09 10:00", number="2611-0003", channel="online",
                           category="quality"),
-                    ("decide_validity", "2026-11-09 13:00", {"valid": False, "reason": "不成立"}))
+                    ("decide_validity", "2026-11-09 13:00", {"valid": False, "reason": "不成立",
+                                                             "reply": "已婉转说明"}))
     late = walk(filed("2026-11-10 10:00", number="2611-0004"), *handled("2026-11-10"),
                 ("determine_liability", "2026-11-10 13:30",
                  {"department": "purchasing", "employee_ids": [], "party": "supplier"}),
                 ("resolve", "2026-11-16 09:00", {"resolution": "late"}),
-                ("follow_up", "2026-11-17 10:00", {"satisfied": True}))
+                ("follow_up", "2026-11-16 16:00", {"satisfied": True}))
     paused = walk(filed("2026-11-11 10:00", number="2611-0005", channel="written",
                         category="quality"),
                   ("decide_validity", "2026-11-11 10:10", OK),

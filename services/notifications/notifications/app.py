@@ -9,17 +9,23 @@ often as a conflict asks, and nobody hears twice.
 """
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import timedelta
 
 from zhidu.domain import DomainNotFound, DomainValidation
 from zhidu.times import parse_time, utcnow
+from zhidu.uow import on_commit
 
 from . import rota
 from .alerts import alerts_in
 from .dispatch import Courier, Notified
-from .fanout import fan_out, pack, person_ids_in
+from .fanout import fan_out, pack, person_ids_in, shown_target
 from .people import StoreDirectory
+from .routing import Resolution
 from .rulebook import Rules
+
+log = logging.getLogger(__name__)
 
 
 class UnknownNotice(LookupError):
@@ -98,12 +104,13 @@ def receive_alerts(store, rules: Rules, payload: dict, now=None) -> tuple[dict, 
 
 # -- events that concern people ----------------------------------------------------------
 def notify(store, rules: Rules, subscribers, event: dict, known: dict | None = None,
-           now=None) -> Notified:
+           now=None, metrics=None) -> Notified:
     """Store the inbox items and deliveries ``event`` calls for; return the new ones.
 
     ``subscribers(event_type)`` gives the active webhook subscriptions for
     the event; ``known`` is what the service remembers about the event's
-    subject, for the templates.
+    subject, for the templates; ``metrics`` the service's, to count an
+    event whose route found nobody.
     """
     now = now or utcnow()
     data = event.get("data") or {}
@@ -113,8 +120,13 @@ def notify(store, rules: Rules, subscribers, event: dict, known: dict | None = N
                             parse_time(event["time"]))
     table = rules.routes
     route = table.route(event["type"])
-    recipients = table.recipients(event["type"], data, StoreDirectory(store, rules.groups)) \
-        if route else []
+    recipients = []
+    if route is not None:
+        resolution = table.resolve(event["type"], data, StoreDirectory(store, rules.groups))
+        recipients = resolution.recipients
+        if resolution.unrouted:
+            # Once, for the unit that commits: a re-run unit would count again.
+            on_commit(lambda: unrouted(event, resolution, metrics))
     # Names and addresses only matter to someone told: a webhook carries the envelope.
     people = store.people(person_ids_in(event, recipients, known)) if recipients else {}
     out = fan_out(
@@ -128,16 +140,31 @@ def notify(store, rules: Rules, subscribers, event: dict, known: dict | None = N
     return Notified(event["type"], items, webhooks)
 
 
-def notice_awaiting_approval(store, rules: Rules, subscribers, event: dict) -> Notified:
+def unrouted(event: dict, resolution: Resolution, metrics=None) -> None:
+    """An event whose route names people found none of them: counted, logged
+    (on-call hears of it, ZhiduNotificationsUnrouted); told instead were the
+    fallback's people, if any."""
+    if metrics is not None:
+        metrics["unrouted"].labels(event["type"]).inc()
+    if resolution.recipients:
+        log.warning("%s %s: the route found nobody it names; told the fallback %s",
+                    event["type"], event.get("id"), ", ".join(resolution.recipients))
+    else:
+        log.error("%s %s: neither the route nor its fallback found anybody: nobody was "
+                  "told", event["type"], event.get("id"))
+
+
+def notice_awaiting_approval(store, rules: Rules, subscribers, event: dict,
+                             metrics=None) -> Notified:
     data = event["data"]
     if not data.get("notice_id"):
         raise DomainValidation.one("data.notice_id", "missing")
     # The decision names only the notice: keep who it concerns for then.
     store.remember_notice(str(data["notice_id"]), data, parse_time(event["time"]))
-    return notify(store, rules, subscribers, event)
+    return notify(store, rules, subscribers, event, metrics=metrics)
 
 
-def notice_decided(store, rules: Rules, subscribers, event: dict) -> Notified:
+def notice_decided(store, rules: Rules, subscribers, event: dict, metrics=None) -> Notified:
     data = event["data"]
     if not data.get("notice_id"):
         raise DomainValidation.one("data.notice_id", "missing")
@@ -148,7 +175,8 @@ def notice_decided(store, rules: Rules, subscribers, event: dict) -> Notified:
         # would lose it; failing lets the retries wait for the notice and
         # leaves the event in the dead-letter queue for a replay after that.
         raise UnknownNotice(f"penalty notice {data['notice_id']} has not been seen")
-    return notify(store, rules, subscribers, event, known=notice_context(notice, data))
+    return notify(store, rules, subscribers, event, known=notice_context(notice, data),
+                  metrics=metrics)
 
 
 def notice_context(notice: dict | None, data: dict) -> dict:
@@ -214,8 +242,9 @@ def preferences(recipient_id: str, doc: dict | None, rules: Rules) -> dict:
 
 
 # -- webhook subscriptions ---------------------------------------------------------------
-def subscribe(store, rules: Rules, changed, payload: dict, now=None) -> dict:
-    """Register a webhook; ``changed()`` tells the subscriber list to read again."""
+def subscribe(store, rules: Rules, hooks, payload: dict, now=None) -> dict:
+    """Register a webhook to a URL ``hooks`` lets webhooks reach (the name is
+    resolved now, and again before every attempt); its secret is stored sealed."""
     known = set(rules.routes.routes)
     sources = {t.split(".", 1)[0] for t in known}
     unknown = [t for t in payload["event_types"] if t != "*" and t not in known and not (
@@ -223,10 +252,25 @@ def subscribe(store, rules: Rules, changed, payload: dict, now=None) -> dict:
     if unknown:
         raise DomainValidation.one(
             "event_types", f"not an event type this service delivers: {', '.join(unknown)}")
+    hooks.vet(payload["url"])
     doc = store.add_subscription(payload["url"], list(dict.fromkeys(payload["event_types"])),
-                                 payload["secret"], payload["actor"], now or utcnow())
-    changed()
+                                 hooks.seal(payload["secret"]), payload["actor"],
+                                 now or utcnow())
+    hooks.changed()
     return {"subscription_id": doc["_id"]}
+
+
+def rotate_secret(store, hooks, payload: dict, now=None) -> dict:
+    """A new secret signs every delivery from now on; for ``overlap_seconds`` the
+    one it replaces signs them too, so receivers can switch at their own pace."""
+    now = now or utcnow()
+    until = now + timedelta(seconds=payload["overlap_seconds"])
+    doc = store.rotate_secret(payload["subscription_id"], hooks.seal(payload["secret"]),
+                              until if payload["overlap_seconds"] else None,
+                              payload["actor"], now)
+    if doc is None:
+        raise DomainNotFound(f"subscription {payload['subscription_id']} not found")
+    return {"subscription_id": doc["_id"], "previous_secret_until": doc["previous_until"]}
 
 
 def unsubscribe(store, changed, subscription_id: str, actor: dict, now=None) -> dict:
@@ -240,7 +284,10 @@ def unsubscribe(store, changed, subscription_id: str, actor: dict, now=None) -> 
 def subscriptions(store) -> list[dict]:
     return [{"subscription_id": doc["_id"], "url": doc["url"],
              "event_types": doc["event_types"], "active": doc["active"],
-             "created_at": doc["created_at"]} for doc in store.list_subscriptions()]
+             "created_at": doc["created_at"],
+             "secret_rotated_at": doc.get("rotated_at"),
+             "previous_secret_until": doc.get("previous_until")}
+            for doc in store.list_subscriptions()]
 
 
 # -- the delivery log and the sweep ------------------------------------------------------
@@ -253,7 +300,7 @@ def deliveries(store, event_id=None, recipient_id=None, subscription_id=None,
 def delivery(doc: dict) -> dict:
     return {"id": doc["_id"], "event_id": doc["event_id"], "event_type": doc["event_type"],
             "channel": doc["channel"], "recipient_id": doc.get("recipient_id"),
-            "subscription_id": doc.get("subscription_id"), "target": doc.get("target"),
+            "subscription_id": doc.get("subscription_id"), "target": shown_target(doc),
             "state": doc["state"], "attempts": doc.get("attempts") or [],
             "next_attempt_at": doc.get("next_attempt_at"), "created_at": doc["created_at"],
             "updated_at": doc.get("updated_at")}
@@ -266,8 +313,6 @@ def sweep(courier: Courier, now=None) -> dict:
 
 
 def sweep_due(courier: Courier, max_batches: int) -> None:
-    """The timer's sweep: batch after batch while they come back full."""
-    for _ in range(max_batches):
-        _counts, more = courier.sweep(utcnow())
-        if not more:
-            return
+    """The timer's sweep: batch after batch while they come back full; webhooks
+    in a sweep of their own beside it, so no subscriber holds up people's mail."""
+    courier.sweep_due(max_batches)

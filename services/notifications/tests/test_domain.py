@@ -119,6 +119,84 @@ def test_major_complaint_goes_to_department_manager_and_centre_leaders(table):
     assert table.route("complaints.major_reported").urgent_channels == ("sms", "chat")
 
 
+def test_a_major_complaint_reaches_the_top_000_s1_3_3_6_001_s5_1_6_003_s4_3_4_7(table):
+    # As complaints publishes it with its default policy: the manager of the
+    # department complained about and of whoever took it, the deputy GM and
+    # the GM (directory role or configured group), the centre leaders.
+    data = {"number": "2611-0001", "department": "qa", "received_by": "E1",
+            "notify_roles": ["dept_manager", "deputy_gm", "gm"]}
+    resolution = table.resolve("complaints.major_reported", data, DIRECTORY)
+    assert resolution.recipients == ["M2", "M1", "D1", "G1", "C1", "C2"]
+    assert resolution.unrouted is False
+    # Nobody complained about by name, no centre leaders configured: still the top.
+    plain = FakeDirectory(PEOPLE, groups={"gm": ["G1"]})
+    assert table.recipients("complaints.major_reported",
+                            {**data, "department": None}, plain) == ["M1", "D1", "G1"]
+
+
+def test_a_route_that_finds_nobody_goes_to_the_fallback_and_says_so(table):
+    # The default settings and a directory with neither GM nor deputy GM nor
+    # the manager: the GM office and it_admin, by directory role or group.
+    data = {"number": "2611-0001", "department": None, "received_by": "X9",
+            "notify_roles": ["dept_manager", "deputy_gm", "gm"]}
+    nobody = FakeDirectory({"O1": {"role": "gm_office"}, "A1": {"role": "it_admin"}},
+                           groups={"it_admin": ["A9"]})
+    resolution = table.resolve("complaints.major_reported", data, nobody)
+    assert resolution.recipients == ["O1", "A1", "A9"] and resolution.unrouted is True
+    # Every route that names people has it, the sla events too.
+    late = table.resolve("complaints.sla_warning", {"number": "unknown"}, nobody)
+    assert late.recipients == ["O1", "A1", "A9"] and late.unrouted is True
+    # Even the fallback may find nobody: still unrouted, so it is counted.
+    empty = table.resolve("complaints.major_reported", data, FakeDirectory({}))
+    assert empty.recipients == [] and empty.unrouted is True
+    # A route that names nobody on purpose reaches webhooks only, and is not unrouted.
+    quiet = table.resolve("attendance.violation_recorded", {"employee_id": "E1"}, nobody)
+    assert quiet.recipients == [] and quiet.unrouted is False
+
+
+def test_a_route_may_name_its_own_fallback_or_none():
+    raw = {"groups": {"desk": "ZHIDU_DESK_IDS"}, "fallback": ["role:gm_office"], "routes": {
+        "a.own": {"template": "t", "recipients": ["data.x"], "fallback": ["desk"]},
+        "a.none": {"template": "t", "recipients": ["data.x"], "fallback": []},
+        "a.default": {"template": "t", "recipients": ["data.x"]},
+        "a.texts": {"recipients": ["phone(data.tel)"], "sms_template": "s"}}}
+    table = build_routes(raw)
+    directory = FakeDirectory({"O1": {"role": "gm_office"}}, groups={"desk": ["K1"]})
+    assert table.resolve("a.own", {}, directory).recipients == ["K1"]
+    assert table.resolve("a.none", {}, directory) == routing.Resolution([], unrouted=True)
+    assert table.resolve("a.default", {}, directory).recipients == ["O1"]
+    assert table.resolve("a.default", {"x": "E5"}, directory) == routing.Resolution(["E5"])
+    # A customer's text is no person's notice: no number, nothing to fall back on.
+    assert table.resolve("a.texts", {}, directory) == routing.Resolution([])
+
+
+@pytest.mark.parametrize("raw, complaint", [
+    ({"fallback": ["data.x"], "routes": {"a.b": {"template": "t", "recipients": ["data.x"]}}},
+     "names standing people"),
+    ({"fallback": ["manager_of(data.x)"],
+      "routes": {"a.b": {"template": "t", "recipients": ["data.x"]}}}, "names standing people"),
+    ({"fallback": "role:gm", "routes": {"a.b": {"template": "t", "recipients": ["data.x"]}}},
+     "must be a list"),
+    ({"routes": {"a.b": {"template": "t", "recipients": ["data.x"], "fallback": ["nobody"]}}},
+     "neither"),
+    ({"routes": {"a.b": {"recipients": ["phone(data.x)"], "sms_template": "s",
+                         "fallback": ["role:gm"]}}}, "a fallback needs a route that names"),
+])
+def test_bad_fallbacks_are_refused(raw, complaint):
+    with pytest.raises(RoutingError, match=complaint):
+        build_routes(raw)
+
+
+def test_only_the_services_own_table_sets_the_default_fallback(table):
+    contributed = build_routes({"fallback": ["role:gm"], "routes": {
+        "repairs.x": {"template": "t", "recipients": ["data.x"]}}})
+    with pytest.raises(RoutingError, match="default fallback"):
+        table.merged(contributed, "canteen")
+    merged = table.merged(build_routes({"routes": {
+        "repairs.x": {"template": "t", "recipients": ["data.x"]}}}), "canteen")
+    assert merged.fallback == table.fallback == (("role", "gm_office"), ("role", "it_admin"))
+
+
 @pytest.mark.parametrize("to_role, expected", [
     ("owner", ["E1"]),
     ("dept_manager", ["M1", "E1"]),
@@ -322,14 +400,46 @@ def test_a_route_naming_a_missing_template_is_refused(catalogue):
 
 
 # -- signatures ---------------------------------------------------------------------------
-def test_signature_is_hex_hmac_sha256_of_the_raw_body():
+def test_signature_is_hex_hmac_sha256_of_the_timestamp_and_the_raw_body():
     body = b"The quick brown fox jumps over the lazy dog"
-    expected = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
-    assert sign("key", body) == expected
-    assert verify("key", body, expected)
-    assert not verify("key", body + b" ", expected)
-    assert not verify("other", body, expected)
+    # HMAC-SHA256("key", "1700000000." + body), as any HMAC library computes it.
+    expected = ("t=1700000000,"
+                "v1=2f658d6aef4f246e91cd741bbcded7479e9605f9d41c9e248122a117e0e1765b")
+    assert sign("key", body, timestamp=1700000000) == expected
+    assert verify("key", body, expected, now=1700000000)
+    assert not verify("key", body + b" ", expected, now=1700000000)
+    assert not verify("other", body, expected, now=1700000000)
     assert not verify("key", body, None)
+    # The timestamp is signed: moving it breaks the signature.
+    assert not verify("key", body, expected.replace("t=1700000000", "t=1700000100"),
+                      now=1700000100)
+
+
+def test_a_receiver_refuses_a_signature_older_or_newer_than_its_tolerance():
+    body = b"{}"
+    header = sign("key", body, timestamp=1700000000)
+    assert verify("key", body, header, now=1700000000 + 300)
+    assert not verify("key", body, header, now=1700000000 + 301)
+    assert not verify("key", body, header, now=1700000000 - 301)
+    assert verify("key", body, header, now=1700000000 + 3600, tolerance=3600)
+    # Without a timestamp, or with no v1, nothing is accepted.
+    assert not verify("key", body, header.split(",", 1)[1], now=1700000000)
+    assert not verify("key", body, header.split(",", 1)[0], now=1700000000)
+
+
+def test_during_a_rotation_both_secrets_sign_the_same_timestamp_new_first():
+    body = b"The quick brown fox jumps over the lazy dog"
+    header = sign(["key", "old-key"], body, timestamp=1700000000)
+    assert header == (
+        "t=1700000000,"
+        "v1=2f658d6aef4f246e91cd741bbcded7479e9605f9d41c9e248122a117e0e1765b,"
+        "v1=020640d7714c33e5b24f4b9298331bf184faa5cd79468f59456123e695ab5ed4")
+    # A receiver that knows either accepts it; one that knows neither does not.
+    assert verify("key", body, header, now=1700000000)
+    assert verify("old-key", body, header, now=1700000000)
+    assert not verify("third", body, header, now=1700000000)
+    with pytest.raises(ValueError):
+        sign([], body)
 
 
 # -- back-off -----------------------------------------------------------------------------
@@ -352,6 +462,10 @@ def test_shipped_back_off_schedule_then_give_up():
     ({"retry_after_seconds": [10], "default_channels": ["fax"]}, "default_channels"),
     ({"retry_after_seconds": [10], "lease_seconds": 5}, "twice the longest"),
     ({"retry_after_seconds": [10], "sweep": {"batch": 0}}, "positive"),
+    ({"retry_after_seconds": [10], "webhooks": {"per_target": 0}}, "positive"),
+    ({"retry_after_seconds": [10], "webhooks": {"timeout": 3}}, "attempt_seconds"),
+    ({"retry_after_seconds": [10], "lease_seconds": 20,
+      "webhooks": {"attempt_seconds": 15}}, "twice the longest"),
 ])
 def test_bad_policies_are_refused(raw, complaint):
     with pytest.raises(PolicyError, match=complaint):
