@@ -14,7 +14,14 @@ reversing entries summed in, so an upheld appeal nets out:
   threshold reached this year) and ``award_eligible`` (false once the meeting
   threshold is reached — 000 §3 十.8). Admonishment takes award eligibility
   from the *unit* (附加说明.3), not from the person, so it does not clear this
-  flag; the service can add a unit-level flag from the threshold event.
+  flag: it is on the unit's account.
+
+``get_unit_account({unit, year, month?})`` is the same for a unit (单位): the
+entries booked on its people while in it, totals per person, and the unit's
+annual flags (``units.unit_flags``): ``admonishment`` with who was
+admonished and the ``performance_pay_cut_percent`` it costs the unit,
+``award_eligible`` (lost by an admonishment or by the unit's meeting count)
+and the ``dress_code_months`` in which its head was booked B02.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from .catalog import Catalogs
 from .ledger import live_entries, sort_key
 from .policy import Policy
 from .thresholds import admonishment_status, award_status
+from .units import unit_flags
 
 
 def totals(entries: Iterable[Mapping]) -> dict:
@@ -63,3 +71,19 @@ def account(employee_id: str, entries: Iterable[Mapping], catalogs: Catalogs,
             "entries": sorted(shown, key=sort_key),
             "flags": {"admonishment": adm["reached"],
                       "award_eligible": not award["ineligible"]}}
+
+
+def unit_account(unit: str, entries: Iterable[Mapping], raised: Iterable[Mapping], *,
+                 year: int, month: int | None = None) -> dict:
+    """``{unit, year, month, <totals>, people_count, people: [{employee_id,
+    <totals>}], flags}``; ``entries``: the unit's of ``year``, ``raised``: its
+    consequences (the store's records)."""
+    shown = [e for e in entries if e.get("unit") == unit and e["year"] == year
+             and (month is None or e["month"] == month)]
+    by_person: dict[str, list] = {}
+    for e in shown:
+        by_person.setdefault(e["employee_id"], []).append(e)
+    people = [{"employee_id": who, **totals(es)} for who, es in sorted(by_person.items())]
+    return {"unit": unit, "year": year, "month": month, **totals(shown),
+            "people_count": len(people), "people": people,
+            "flags": unit_flags([r for r in raised if r["unit"] == unit], year=year)}

@@ -17,7 +17,7 @@ from zhidu.operations import jsonable
 from zhidu.times import local_tz, parse_time, utcnow
 from zhidu.uow import StaleWrite
 
-from .accounts import account
+from .accounts import account, unit_account
 from .appeals import decide_appeal as decide_on_appeal
 from .appeals import file_appeal
 from .booking import book
@@ -37,6 +37,7 @@ from .notices import (
     same_figures,
     standing_before,
 )
+from .plugins import VIOLATION_FIELDS
 from .publication import publication as publication_of
 from .service_quality import complaint_entries, prior_complaints, service_star_entries
 from .store import as_stored
@@ -46,7 +47,8 @@ COMPLAINT = "complaint"  # the notice domain of complaints.liability_determined
 
 # -- events from the other services ----------------------------------------------
 def book_violation(store, outbox, rules, domain: str, envelope: dict, *,
-                   withdrawable: bool, approver_role: str) -> list[dict]:
+                   withdrawable: bool, approver_role: str,
+                   note: str | None = None) -> list[dict]:
     """Book a violation another service recorded, or draft its notice.
 
     ``withdrawable``: its source may withdraw it later (attendance does, the
@@ -61,7 +63,7 @@ def book_violation(store, outbox, rules, domain: str, envelope: dict, *,
         # same rule broken twice by one person, and both count.
         "incident_id": data["violation_id"], "at": data["at"],
         "points": data.get("points"), "source": envelope["type"],
-        "note": _where(data),
+        "note": note or _where(data),
     }
     head = (data.get("detail") or {}).get("dept_manager_id")
     if head:
@@ -84,6 +86,21 @@ def book_violation(store, outbox, rules, domain: str, envelope: dict, *,
     return []
 
 
+def book_declared_violation(store, outbox, rules, source, envelope: dict, *,
+                            approver_role: str) -> list[dict]:
+    """Book an event a plugin declared a violation (``plugins.SOURCE_GROUP``),
+    read through its declaration, as a dormitory violation is booked."""
+    data = source.read(envelope["data"])
+    missing = [f for f in VIOLATION_FIELDS if data.get(f) in (None, "")]
+    if missing:
+        raise DomainValidation({f: [f"not in {envelope['type']} as its source "
+                                    "declares it"] for f in missing})
+    note = data.get("note")
+    return book_violation(store, outbox, rules, data["domain"], {**envelope, "data": data},
+                          withdrawable=False, approver_role=approver_role,
+                          note=str(note) if note is not None else None)
+
+
 def withdraw_violation(store, outbox, rules, data: dict) -> None:
     """Its source withdrew a violation: lapse its notice, reverse its entries.
 
@@ -96,6 +113,27 @@ def withdraw_violation(store, outbox, rules, data: dict) -> None:
     store.withdraw_notices(data["violation_id"])
     LedgerWriter(store, rules, outbox).reverse_incident(
         data["violation_id"], f"withdrawn: {data.get('reason')}")
+
+
+def book_damage(store, outbox, rules, envelope: dict) -> list[dict]:
+    """Damage to dormitory property, paid at cost (000 §5 三.9 损坏公物照价赔偿).
+
+    The dormitory records the cost when it takes a bed for damage; it is
+    booked on the person as a money entry keyed by the revocation. Without a
+    cost there is nothing to book.
+    """
+    data = envelope["data"]
+    if not data.get("damage_cost_yuan"):
+        return []
+    code = rules.policy.damage_code
+    ledger = LedgerWriter(store, rules, outbox)
+    entries = book({
+        "domain": rules.catalogs.rule(code).domain, "codes": [code],
+        "employee_id": data["employee_id"], "incident_id": f"damage:{data['revocation_id']}",
+        "at": data["at"], "amount_yuan": data["damage_cost_yuan"], "source": envelope["type"],
+        "note": "; ".join(filter(None, [_where(data), data.get("note")])) or None,
+    }, rules.catalogs, ledger.context(data["employee_id"]))
+    return ledger.commit(entries)
 
 
 def determine_liability(store, outbox, rules, envelope: dict, *, approver_role: str) -> None:
@@ -229,6 +267,12 @@ def get_account(store, rules, payload: dict) -> dict:
                    year=payload["year"], month=payload["month"])
 
 
+def get_unit_account(store, payload: dict) -> dict:
+    unit, year = payload["unit"], payload["year"]
+    return unit_account(unit, store.unit_entries(unit, year, payload["month"]),
+                        store.unit_thresholds(year, unit), year=year, month=payload["month"])
+
+
 # -- appeals (复审, 002 §4 5.1.2) ------------------------------------------------------
 def appeal(store, payload: dict) -> dict:
     entry = _entry(store, payload["entry_id"])
@@ -337,7 +381,8 @@ def publication(store, year: int, month: int) -> dict:
     covered_year, covered_month = (year - 1, 12) if month == 1 else (year, month - 1)
     entries = store.month_entries(covered_year, covered_month)
     people = store.people({e["employee_id"] for e in entries})
-    return publication_of(entries, people, year=year, month=month)
+    return publication_of(entries, people, year=year, month=month,
+                          raised=store.unit_thresholds(covered_year))
 
 
 def sweep(store, outbox, now, publication_day: int) -> dict:

@@ -21,6 +21,8 @@ Decisions (seeds and rules.md are silent on these):
   value, so a service configured with other numbers is noticed, not obeyed. A
   range rule without an override books its *minimum* and says so in the
   entry's notes: the lenient reading, and an event handler never fails on it.
+  A rule tagged ``at_cost`` (damage paid at cost, 000 §5 三.9) has no such
+  default: the cost is a fact someone recorded, so it must be given.
 - ``max`` combine (000 §4 附加说明.7): the rule with the highest money
   equivalent wins (points × yuan_per_point, or yuan); ties go to the rule
   listed first in the catalogue. The others are kept in ``basis.suppressed``.
@@ -56,6 +58,9 @@ from .amounts import (
 )
 from .catalog import Catalog, Catalogs, Rule
 from .ledger import entry_id, period_of
+
+# A rule priced by the cost of what was damaged: its amount must be given.
+AT_COST = "at_cost"
 
 # Who holds a share: the reporting-line fields tried in order.
 REPORTING_FIELDS: dict[str, tuple[str, ...]] = {
@@ -219,6 +224,9 @@ def _value(rule: Rule, inc: dict, p: Problems):
         p.add(other, f"{rule.code} is priced in {unit}, give {key}")
     raw = _override(inc, key, rule.code)
     shown = from_tenths if unit == "points" else int
+    if raw is None and AT_COST in rule.tags:
+        p.add(key, f"{rule.code} is charged at cost: give the cost in {unit}")
+        return 0, basis, notes
     if raw is None:
         base = rule.amount.low
         if not rule.amount.fixed:

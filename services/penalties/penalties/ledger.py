@@ -19,6 +19,9 @@ Entry fields::
     at              datetime (UTC)  when the incident happened
     year, month     int   the period of ``at`` in ZHIDU_TZ (ledgers are per year,
                           ceilings and publication per month)
+    unit            str|None  the unit (单位) the person was in when it was
+                          booked, from the directory copy (the ledger writer
+                          sets it; units.py counts by it)
     points          int|float  signed: penalties > 0, point rewards < 0;
                           0.1-point granularity
     amount_yuan     int   money of the entry, a magnitude: to deduct for a

@@ -1,5 +1,6 @@
-"""Policy: thresholds, the monthly legal ceiling, the service-quality ladder and
-which bookings wait for the GM's signed penalty notice.
+"""Policy: thresholds, the monthly legal ceiling, the service-quality ladder,
+the consequences a unit (单位) bears and which bookings wait for the GM's
+signed penalty notice.
 
 Loaded from ``policy.yaml`` beside this module, optionally deep-merged with a
 deployment's override files. Validation raises ``ValueError("<file>: <key>:
@@ -52,9 +53,11 @@ class TransferReview:
 
 @dataclass(frozen=True)
 class Ladder:
+    """A leader's joint charge from the person's ``from_nth`` complaint of the
+    month on; how it grows is the catalogue rule's (``progressive``)."""
+
     code: str
     from_nth: int
-    progressive: bool
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,22 @@ class ServiceQuality:
     attitude_codes: dict
     attitude_mode: str
     service_star_code: str
+
+
+@dataclass(frozen=True)
+class DressCode:
+    code: str
+    min_penalties: int
+    leader_code: str
+
+
+@dataclass(frozen=True)
+class Units:
+    """What a unit bears for its people (000 §4 附加说明.3, §3 十.8, §4 六.1)."""
+
+    performance_pay_cut_percent: int
+    award_ineligible: AwardIneligible
+    dress_code: DressCode
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,8 @@ class Policy:
     dismissal_min_worst_months: int
     transfer_review: TransferReview
     service_quality: ServiceQuality
+    units: Units
+    damage_code: str
     notices: Notices = Notices(("complaint",))
     origin: str = "<memory>"
 
@@ -96,7 +117,8 @@ class Policy:
         return {self.worst_of_month.complaint_code, self.worst_of_month.fine_code,
                 sq.complaint_code, sq.fine_code, sq.supervisor.code,
                 sq.group_leader.code, sq.service_star_code,
-                *sq.attitude_codes.values()}
+                *sq.attitude_codes.values(), self.units.dress_code.code,
+                self.units.dress_code.leader_code, self.damage_code}
 
 
 def load_policy(overrides: Iterable[str | Path] = (), *,
@@ -205,8 +227,19 @@ def parse_policy(data: dict, origin: str = "<memory>") -> Policy:
 
     def ladder(name: str) -> Ladder:
         sec = sq.section(name)
-        return Ladder(sec.str("code"), sec.int("from_nth", 1), sec.bool("progressive"))
+        if "progressive" in sec.data:
+            # It was a policy switch once; silently ignoring it would change
+            # an override's meaning without a word.
+            sec.fail("progressive", "how the charge grows is the catalogue rule's "
+                                    f"progressive (rule {sec.data.get('code')})")
+        return Ladder(sec.str("code"), sec.int("from_nth", 1))
 
+    units = root.section("units")
+    unit_award = units.section("award_ineligible")
+    dress = units.section("dress_code")
+    cut = units.section("admonishment").int("performance_pay_cut_percent")
+    if cut > 100:
+        units.fail("admonishment.performance_pay_cut_percent", "must be 0–100")
     notices = root.section("notices")
     att = sq.section("attitude_codes")
     attitude_codes = {k: att.str(k) for k in ("attitude", "abuse")}
@@ -233,6 +266,14 @@ def parse_policy(data: dict, origin: str = "<memory>") -> Policy:
             attitude_codes=attitude_codes,
             attitude_mode=sq.str("attitude_mode", ("add", "replace")),
             service_star_code=sq.str("service_star_code")),
+        units=Units(
+            performance_pay_cut_percent=cut,
+            award_ineligible=AwardIneligible(
+                unit_award.str("domain"), unit_award.int("max_penalties"),
+                unit_award.points("max_points")),
+            dress_code=DressCode(dress.str("code"), dress.int("min_penalties", 1),
+                                 dress.str("leader_code"))),
+        damage_code=root.section("damage").str("code"),
         notices=Notices(notices.optional_strings("domains")),
         origin=origin)
 
@@ -244,6 +285,15 @@ def check_against(policy: Policy, catalogs: Catalogs) -> None:
             raise ValueError(f"{policy.origin}: code {code}: no loaded catalogue "
                              "defines it")
     for domain in (policy.admonishment.domain, policy.award_ineligible.domain,
+                   policy.units.award_ineligible.domain,
                    *policy.transfer_review.same_accident_domains, *policy.notices.domains):
         if catalogs.domain(domain) is None:
             raise ValueError(f"{policy.origin}: domain {domain}: no loaded catalogue")
+    damage = catalogs.rule(policy.damage_code)
+    if damage.amount.unit != "yuan" or damage.kind != "penalty":
+        raise ValueError(f"{policy.origin}: damage.code: {damage.code} must be a penalty "
+                         "priced in yuan (the cost recorded)")
+    leader = catalogs.rule(policy.units.dress_code.leader_code)
+    if "unit_head" not in leader.charge or leader.kind != "penalty":
+        raise ValueError(f"{policy.origin}: units.dress_code.leader_code: "
+                         f"{leader.code} must be a penalty charged to the unit_head")

@@ -7,6 +7,7 @@ SHARES = ["individual", "team_leader", "dept_manager", "unit_head", "supervisor"
 NOTICE_STATUSES = ["awaiting_approval", "approved", "rejected", "withdrawn"]
 THRESHOLDS = ["admonishment", "award_ineligible", "worst_of_month", "dismissal_review",
               "transfer_review"]
+UNIT_THRESHOLDS = ["admonishment", "award_ineligible", "dress_code"]
 
 
 class RecordPenalty(Payload):
@@ -38,6 +39,14 @@ class ServiceStar(Payload):
 
 class AccountQuery(Payload):
     employee_id = fields.String(required=True, validate=ID)
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    month = fields.Integer(load_default=None, allow_none=True,
+                           validate=validate.Range(min=1, max=12))
+
+
+class UnitAccountQuery(Payload):
+    unit = fields.String(required=True, validate=ID,
+                         metadata={"description": "the directory's unit (单位)"})
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
     month = fields.Integer(load_default=None, allow_none=True,
                            validate=validate.Range(min=1, max=12))
@@ -123,6 +132,20 @@ class ThresholdReached(Payload):
     reason = fields.Dict()
 
 
+class UnitThresholdReached(Payload):
+    unit = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(UNIT_THRESHOLDS))
+    year = fields.Integer(required=True)
+    month = fields.Integer(allow_none=True, metadata={"description": "dress_code only"})
+    at = fields.String()
+    employee_id = fields.String(allow_none=True, metadata={
+        "description": "the person admonished, or whose penalty reached the count"})
+    unit_head_id = fields.String(allow_none=True)
+    reason = fields.Dict(metadata={"description": "admonishment: "
+                                   "performance_pay_cut_percent; dress_code: penalties, "
+                                   "employee_ids"})
+
+
 class PublicationIssued(Payload):
     year = fields.Integer(required=True)
     month = fields.Integer(required=True)
@@ -165,6 +188,7 @@ EVENTS = {
     "penalty_issued": PenaltyIssued,
     "penalty_reversed": PenaltyReversed,
     "threshold_reached": ThresholdReached,
+    "unit_threshold_reached": UnitThresholdReached,
     "publication_issued": PublicationIssued,
     "notice_awaiting_approval": NoticeAwaitingApproval,
     "notice_decided": NoticeDecided,

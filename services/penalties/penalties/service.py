@@ -13,11 +13,12 @@ from zhidu.events import config_timer, on_event
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
 from zhidu.operations import Route, operation
+from zhidu.plugins import attach_event_sources
 from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
-from zhidu.times import utcnow
+from zhidu.times import parse_time, utcnow
 
-from . import app, schemas
+from . import app, plugins, schemas
 from .rulebook import load_rules
 from .store import PenaltiesStore
 
@@ -40,6 +41,7 @@ class PenaltiesService(ZhiduService):
         Route("POST", "/entries", "record_penalty", status=201),
         Route("POST", "/service-stars", "award_service_star", status=201),
         Route("GET", "/accounts/{employee_id}/{year}", "get_account"),
+        Route("GET", "/units/{unit}/{year}", "get_unit_account"),
         Route("POST", "/entries/{entry_id}/appeal", "appeal"),
         Route("POST", "/entries/{entry_id}/decision", "decide_appeal"),
         Route("GET", "/publications/{year}/{month}", "publication"),
@@ -56,6 +58,11 @@ class PenaltiesService(ZhiduService):
         app.book_violation(self.store, self.outbox, self.rules, "dormitory", envelope,
                            withdrawable=False, approver_role=self.approver_role)
 
+    # Damage paid at cost (000 §5 三.9); the entry is keyed by the revocation.
+    @on_event("dormitory", "accommodation_revoked", keyed=True)
+    def on_accommodation_revoked(self, envelope):
+        app.book_damage(self.store, self.outbox, self.rules, envelope)
+
     @on_event("attendance", "violation_recorded")
     def on_attendance_violation(self, envelope):
         app.book_violation(self.store, self.outbox, self.rules,
@@ -70,6 +77,17 @@ class PenaltiesService(ZhiduService):
     def on_liability(self, envelope):
         app.determine_liability(self.store, self.outbox, self.rules, envelope,
                                 approver_role=self.approver_role)
+
+    # The wage the ceiling on deductions is worked out from (工资支付暂行规定 art. 16)
+    # comes in an event of its own, which only this service receives; it is
+    # stamped apart from the rest of the person's copy, so neither event's
+    # newest version is refused for the other's being newer.
+    @on_event("directory", "employee_wage_changed")
+    def on_wage_changed(self, envelope):
+        data = envelope["data"]
+        self.store.copy_newer("people", data["employee_id"],
+                              {"monthly_wage_yuan": data.get("monthly_wage_yuan")},
+                              parse_time(envelope["time"]), stamp="wage_as_of")
 
     # -- operations -------------------------------------------------------------
     @operation(schemas.RecordPenalty, idempotent=True)
@@ -86,6 +104,10 @@ class PenaltiesService(ZhiduService):
     @operation(schemas.AccountQuery)
     def get_account(self, payload):
         return app.get_account(self.store, self.rules, payload)
+
+    @operation(schemas.UnitAccountQuery)
+    def get_unit_account(self, payload):
+        return app.get_unit_account(self.store, payload)
 
     @operation(schemas.Appeal, idempotent=True)
     def appeal(self, payload):
@@ -139,3 +161,17 @@ class PenaltiesService(ZhiduService):
     def refresh_metrics(self) -> None:
         # From the database, so a restart or another replica reports the same.
         self.metrics["publication_last_issued"].set(self.store.last_publication_timestamp())
+
+
+def _book_declared(source):
+    plugins.check_violation_source(source)
+
+    def handle(self, envelope):
+        return app.book_declared_violation(self.store, self.outbox, self.rules, source,
+                                           envelope, approver_role=self.approver_role)
+    return handle
+
+
+# The violations other departments' packages declare (plugins.SOURCE_GROUP),
+# keyed by the violation as the dormitory's are.
+attach_event_sources(PenaltiesService, plugins.SOURCE_GROUP, _book_declared, keyed=True)

@@ -10,8 +10,14 @@ that person in the month (n counted by ``prior_complaints`` + 1):
   amount the catalogue minimum is booked (policy ``fine_default: minimum``; the
   seed makes the fine mandatory) and a note says so;
 - Q01 n × 5 points to the person;
-- Q02 3 points to the direct supervisor from the 2nd complaint on;
-- Q03 3 points to the group leader from the 3rd on;
+- Q02 to the direct supervisor from the 2nd complaint on and Q03 to the group
+  leader from the 3rd on, growing as the seed writes it (004 二.2: 第二次以后对
+  直接责任主管…扣3分/次,之后按连续次数乘3分; 第三次…主管集团领导…扣3分/次,依次
+  类推): the k-th joint charge along the person's complaints of the month
+  costs k × 3, k = n - from_nth + 1 — the supervisor 3, 6, 9 … at the 2nd,
+  3rd, 4th complaint, the group leader 3, 6 … at the 3rd, 4th. The growth is
+  the catalogue rule's ``progressive``; a flat 3 per complaint is a catalogue
+  override away;
 - Q04 attitude 5 / Q05 abuse 10 points, on top of Q01 (policy
   ``attitude_mode: add``) or instead of it (``replace``).
 
@@ -124,16 +130,14 @@ def _ladder_plan(ladder: Ladder, n: int, common: dict, catalogs: Catalogs,
                  context) -> Booking:
     rule = catalogs.rule(ladder.code)
     incident = {**common, "domain": rule.domain, "codes": [ladder.code]}
-    booking = plan(incident, catalogs, context)
-    if ladder.progressive:
-        # (n - from + 1) × the rule's points: 2nd complaint 3, 3rd 6, ...
-        factor = n - ladder.from_nth + 1
-        for e in booking.entries:
-            e["points"] = e["points"] * factor
-            e["amount_yuan"] *= factor
-            e["deducted_yuan"] *= factor
-            e["basis"]["nth"] = factor
-    return booking
+    if rule.progressive:
+        incident["nth"] = joint_charge_ordinal(ladder, n)
+    return plan(incident, catalogs, context)
+
+
+def joint_charge_ordinal(ladder: Ladder, n: int) -> int:
+    """k: which joint charge of the leader the person's n-th complaint is."""
+    return n - ladder.from_nth + 1
 
 
 def star_streak(entries: Iterable[Mapping], employee_id: str, year: int,

@@ -27,8 +27,11 @@ class PenaltiesStore(Store):
                         ("month", ASCENDING)]),
             IndexModel([("incident_id", ASCENDING)]),
             IndexModel([("year", ASCENDING), ("month", ASCENDING)]),
+            IndexModel([("unit", ASCENDING), ("year", ASCENDING), ("month", ASCENDING)]),
         ],
         "thresholds": [IndexModel([("employee_id", ASCENDING)])],
+        "unit_thresholds": [IndexModel([("unit", ASCENDING), ("year", ASCENDING)]),
+                            IndexModel([("year", ASCENDING)])],
         "notices": [
             IndexModel([("employee_ids", ASCENDING), ("year", ASCENDING),
                         ("month", ASCENDING)]),
@@ -210,10 +213,46 @@ class PenaltiesStore(Store):
     def record_thresholds(self, thresholds: list[dict]) -> None:
         """Record raised thresholds; one raised meanwhile by another unit
         collides, and this unit runs again and finds it raised."""
+        self._record(self.db.thresholds, thresholds)
+
+    # -- what an organisational unit (单位) bears ------------------------------------
+    def unit_entries(self, unit: str, year: int, month: int | None = None, *,
+                     domains=None, codes=None) -> list[dict]:
+        """The entries booked on the unit's people; ``domains``/``codes``: only
+        those of these domains or with these codes."""
+        query: dict = {"unit": unit, "year": year}
+        if month is not None:
+            query["month"] = month
+        which = ([{"domain": {"$in": list(domains)}}] if domains else []) + \
+            ([{"code": {"$in": list(codes)}}] if codes else [])
+        if which:
+            query["$or"] = which
+        return [_out(d) for d in self.db.entries.find(query)]
+
+    def touch_unit_year(self, unit: str, year: int) -> None:
+        self.db.unit_years.update_one({"_id": f"{unit}:{year}"}, {"$inc": {"checks": 1}},
+                                      upsert=True)
+
+    def unit_raised_keys(self, unit: str, year: int) -> list[tuple]:
+        return [tuple(d["key"]) for d in self.db.unit_thresholds.find(
+            {"unit": unit, "year": year}, {"key": 1})]
+
+    def unit_thresholds(self, year: int, unit: str | None = None) -> list[dict]:
+        """Consequences raised in ``year``, of one unit or of all."""
+        query: dict = {"year": year}
+        if unit is not None:
+            query["unit"] = unit
+        return [_out(d) for d in self.db.unit_thresholds.find(query)]
+
+    def record_unit_thresholds(self, raised: list[dict]) -> None:
+        self._record(self.db.unit_thresholds, raised)
+
+    @staticmethod
+    def _record(collection, raised: list[dict]) -> None:
         docs = [{"_id": t["threshold_id"], **{k: v for k, v in t.items() if k != "entries"},
-                 "key": list(t["key"])} for t in thresholds]
+                 "key": list(t["key"])} for t in raised]
         if docs:
-            self.db.thresholds.insert_many(docs)
+            collection.insert_many(docs)
 
 
 def as_stored(value):

@@ -1,4 +1,5 @@
-"""Threshold events: which are due for one person, each once per period.
+"""Threshold events: which are due for one person, each once per period
+(what the person's unit bears with them is ``units``).
 
 ``due_thresholds`` looks at a person's entries and the keys already raised and
 returns the events not raised yet. The ledger writer records each returned
@@ -72,7 +73,7 @@ def _norm(key) -> tuple:
     return key
 
 
-def _crossing(entries: list[Mapping], reached) -> tuple[bool, Mapping | None]:
+def crossing(entries: list[Mapping], reached) -> tuple[bool, Mapping | None]:
     """Walk entries in time order; the first one after which ``reached(seen)``."""
     seen: list[Mapping] = []
     for e in sorted(entries, key=sort_key):
@@ -82,7 +83,7 @@ def _crossing(entries: list[Mapping], reached) -> tuple[bool, Mapping | None]:
     return False, None
 
 
-def _tenths(entries: Iterable[Mapping]) -> int:
+def tenths_of(entries: Iterable[Mapping]) -> int:
     return sum(points_to_tenths(e["points"]) for e in entries)
 
 
@@ -103,10 +104,10 @@ def admonishment_status(entries: Iterable[Mapping], employee_id: str, year: int,
         return [e for e in es if e["share"] == "individual"
                 and pol.subjective_tag in _tags(catalogs, e["code"])]
 
-    reached, last = _crossing(mine, lambda seen: (
-        _tenths(seen) >= pol.min_points_tenths
+    reached, last = crossing(mine, lambda seen: (
+        tenths_of(seen) >= pol.min_points_tenths
         or _incidents(subjective(seen)) >= pol.min_subjective_failures))
-    return {"reached": reached, "points": from_tenths(_tenths(mine)),
+    return {"reached": reached, "points": from_tenths(tenths_of(mine)),
             "subjective_failures": _incidents(subjective(mine)),
             "at": as_utc(last["at"]) if last else None}
 
@@ -118,10 +119,10 @@ def award_status(entries: Iterable[Mapping], employee_id: str, year: int,
     mine = [e for e in live_entries(entries)
             if e["employee_id"] == employee_id and e["year"] == year
             and e["domain"] == pol.domain and e["kind"] == "penalty"]
-    reached, last = _crossing(mine, lambda seen: (
-        len(seen) > pol.max_penalties or _tenths(seen) > pol.max_points_tenths))
+    reached, last = crossing(mine, lambda seen: (
+        len(seen) > pol.max_penalties or tenths_of(seen) > pol.max_points_tenths))
     return {"ineligible": reached, "penalties": len(mine),
-            "points": from_tenths(_tenths(mine)),
+            "points": from_tenths(tenths_of(mine)),
             "at": as_utc(last["at"]) if last else None}
 
 
@@ -187,7 +188,7 @@ def _worst(emit, in_month, employee_id, year, month, catalogs, policy, context):
     pol = policy.worst_of_month
     complaints = [e for e in in_month if e["code"] == pol.complaint_code
                   and e["share"] == "individual"]
-    reached, last = _crossing(complaints, lambda seen: _incidents(seen)
+    reached, last = crossing(complaints, lambda seen: _incidents(seen)
                               >= pol.min_complaints)
     if not reached:
         return
@@ -211,7 +212,7 @@ def _same_accident(emit, in_month, year, month, policy):
             by_code[e["code"]].append(e)
     hits = []
     for code, es in sorted(by_code.items()):
-        reached, last = _crossing(es, lambda seen: _incidents(seen)
+        reached, last = crossing(es, lambda seen: _incidents(seen)
                                   >= pol.same_accident_per_month)
         if reached:
             hits.append((as_utc(last["at"]), code, _incidents(es)))

@@ -25,8 +25,9 @@ def penalties_service(start_service):
 def penalties(penalties_service, rpc, zhidu_config):
     rpc.directory.upsert_employee(WORKER)
     # The ledger needs the reporting line (from the directory's event) to split,
-    # and the permissions file needs it to know W1's managers.
+    # and the permissions file needs it to know W1's managers; the wage, from
+    # its own event, sets the ceiling.
     people = service_db(zhidu_config, "penalties").people
-    wait_for(lambda: (p := people.find_one({"_id": "W1"})) and p.get("manager_id"),
-             message="W1 copied into penalties")
+    wait_for(lambda: (p := people.find_one({"_id": "W1"})) and p.get("manager_id")
+             and p.get("monthly_wage_yuan"), message="W1 copied into penalties")
     return rpc

@@ -1,6 +1,7 @@
 """The ledger's application functions over a fake unit of work: no broker, no database."""
 import copy
 import dataclasses
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -31,6 +32,7 @@ class FakeStore:
         self.entries: dict[str, dict] = {}
         self.notices_: dict[str, dict] = {}
         self.thresholds: dict[str, dict] = {}
+        self.unit_records: dict[str, dict] = {}
         self.withdrawn: dict[str, dict] = {}
         self.publications: set[str] = set()
         self.counters: dict[str, dict] = {}
@@ -155,6 +157,30 @@ class FakeStore:
         for t in thresholds:
             assert t["threshold_id"] not in self.thresholds
             self.thresholds[t["threshold_id"]] = copy.deepcopy(t)
+
+    def unit_entries(self, unit, year, month=None, *, domains=None, codes=None):
+        return [copy.deepcopy(e) for e in self.entries.values()
+                if e.get("unit") == unit and e["year"] == year and month in (None, e["month"])
+                and (not (domains or codes) or e["domain"] in (domains or ())
+                     or e["code"] in (codes or ()))]
+
+    def touch_unit_year(self, unit, year):
+        self.unit_years = getattr(self, "unit_years", Counter())
+        self.unit_years[f"{unit}:{year}"] += 1
+
+    def unit_raised_keys(self, unit, year):
+        return [tuple(t["key"]) for t in self.unit_records.values()
+                if (t["unit"], t["year"]) == (unit, year)]
+
+    def unit_thresholds(self, year, unit=None):
+        return [copy.deepcopy(t) for t in self.unit_records.values()
+                if t["year"] == year and unit in (None, t["unit"])]
+
+    def record_unit_thresholds(self, raised):
+        for t in raised:
+            assert t["threshold_id"] not in self.unit_records
+            self.unit_records[t["threshold_id"]] = copy.deepcopy(
+                {k: v for k, v in t.items() if k != "entries"})
 
     def publication_announced(self, key):
         return key in self.publications
@@ -343,3 +369,97 @@ def test_a_deployment_may_hold_dormitory_violations_for_a_notice():
     assert (notice["domain"], notice["incident_id"], notice["status"]) == (
         "dormitory", "V1", AWAITING)
     assert store.entries == {} and len(outbox.of_type("notice_awaiting_approval")) == 1
+
+
+# -- what a unit bears (000 §4 附加说明.3, §3 十.8, §4 六.1) and damage at cost (§5 三.9) --
+NORTH = {"unit": "north", **LINE}
+
+
+def dress_code(store, outbox, who, n=1, day=10):
+    return app.record_penalty(store, outbox, RULES, {**manual(
+        "B01", f"dress-{who}-{n}", domain="conduct", at=f"2026-11-{day:02d}T09:00"),
+        "employee_id": who})["entries"]
+
+
+def test_the_units_third_dress_code_penalty_books_b02_on_its_head_once_000_s4_6_1():
+    store = FakeStore({w: NORTH for w in ("W1", "W2", "W3", "W4")})
+    outbox = FakeOutbox("penalties")
+    dress_code(store, outbox, "W1", day=3)
+    dress_code(store, outbox, "W2", day=4)
+    assert outbox.of_type("unit_threshold_reached") == []
+    [entry] = [e for e in dress_code(store, outbox, "W3", day=5) if e["share"] == "individual"]
+    assert entry["unit"] == "north"                       # the unit it was booked in
+    [b02] = [e for e in store.entries.values() if e["code"] == "B02"]
+    assert (b02["employee_id"], b02["share"], b02["points"], b02["unit"]) == (
+        "UH", "unit_head", 5, "north")
+    [event] = outbox.of_type("unit_threshold_reached")
+    assert (event["unit"], event["kind"], event["year"], event["month"],
+            event["unit_head_id"], event["employee_id"]) == (
+        "north", "dress_code", 2026, 11, "UH", "W3")
+    assert b02["entry_id"] in {e["entry_id"] for e in outbox.of_type("penalty_issued")}
+    assert list(store.unit_records) == ["unit:north:dress_code:2026-11"]
+    # Every count wrote the unit's year first: two bookings in one unit conflict.
+    assert store.unit_years["north:2026"] == 3
+    # A fourth person-time raises nothing more, and once the month is raised
+    # it is not counted again; the third booked again adds nothing at all.
+    dress_code(store, outbox, "W4", day=6)
+    dress_code(store, outbox, "W3", day=5)
+    assert store.unit_years["north:2026"] == 3
+    assert len(outbox.of_type("unit_threshold_reached")) == 1
+    assert sum(e["code"] == "B02" for e in store.entries.values()) == 1
+
+
+def test_an_admonishment_flags_the_persons_unit_000_s4_note_3():
+    store = FakeStore({"W1": NORTH, **{leader: {"unit": "north"} for leader in LINE.values()}})
+    outbox = FakeOutbox("penalties")
+    for n, month in enumerate(("02", "03")):            # two subjective failures
+        app.record_penalty(store, outbox, RULES, {**manual(
+            "B10", f"late-work-{n}", domain="conduct", at=f"2026-{month}-10T10:00"),
+            "points": 20})
+    [person] = outbox.of_type("threshold_reached")
+    [unit] = outbox.of_type("unit_threshold_reached")
+    assert (person["kind"], unit["kind"], unit["unit"], unit["employee_id"]) == (
+        "admonishment", "admonishment", "north", "W1")
+    assert unit["reason"]["performance_pay_cut_percent"] == 5
+    acct = app.get_unit_account(store, {"unit": "north", "year": 2026, "month": None})
+    assert acct["flags"] == {"admonishment": True, "admonished": ["W1"],
+                             "performance_pay_cut_percent": 5, "award_eligible": False,
+                             "dress_code_months": []}
+    # W1 and the leaders who bear a share, all in north.
+    assert acct["people_count"] == 4 and acct["penalty_count"] == 8
+
+
+def test_the_units_meeting_count_loses_its_award_eligibility_000_s3_10_8():
+    store = FakeStore({w: NORTH for w in ("W1", "W2")})
+    outbox = FakeOutbox("penalties")
+    for n, who in enumerate(("W1", "W2", "W1", "W2")):
+        app.record_penalty(store, outbox, RULES, {**manual(
+            "M01", f"meeting-{n}", domain="meeting", at=f"2026-0{n + 2}-10T09:05"),
+            "employee_id": who})
+    assert outbox.of_type("threshold_reached") == []       # nobody past 3 alone
+    [unit] = outbox.of_type("unit_threshold_reached")
+    assert (unit["kind"], unit["year"], unit["reason"]) == (
+        "award_ineligible", 2026, {"penalties": 4, "points": 8})
+    published = app.publication(store, 2026, 6)            # covers May: W2's 4th
+    assert published["units"][0]["flags"]["award_eligible"] is False
+
+
+def revoked(cost, revocation_id="RV1"):
+    return make_envelope("dormitory", "accommodation_revoked", {
+        "revocation_id": revocation_id, "employee_id": "W1", "reason": "deliberate_damage",
+        "at": "2026-11-21T10:00:00+08:00", "note": "broke the door",
+        "damage_cost_yuan": cost, "building": "A", "room_no": "101", "bed_no": 2})
+
+
+def test_dormitory_damage_is_booked_at_cost_once_000_s5_3_9():
+    store, outbox = FakeStore({"W1": NORTH}), FakeOutbox("penalties")
+    [entry] = app.book_damage(store, outbox, RULES, revoked(300))
+    assert (entry["code"], entry["kind"], entry["amount_yuan"], entry["points"]) == (
+        "DC01", "penalty", 300, 0)
+    assert entry["incident_id"] == "damage:RV1" and entry["note"] == "A-101; broke the door"
+    assert entry["source"] == "dormitory.accommodation_revoked"
+    assert app.book_damage(store, outbox, RULES, revoked(300)) == [entry]   # redelivered
+    assert len(outbox.of_type("penalty_issued")) == 1
+    assert app.book_damage(store, outbox, RULES, revoked(None, "RV2")) == []
+    assert app.book_damage(store, outbox, RULES, revoked(0, "RV3")) == []
+    assert len(store.entries) == 1

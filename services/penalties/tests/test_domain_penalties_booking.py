@@ -105,16 +105,24 @@ def test_rules_charging_clerk_and_department_head_each_in_full():
 
 
 def test_rule_charged_to_a_leader_needs_that_leader():
-    entries = book(incident(domain="service_quality", codes=["Q02"],
-                            reporting_line=LINE), CATS)
+    q02 = {"domain": "service_quality", "codes": ["Q02"], "nth": 1}
+    entries = book(incident(**q02, reporting_line=LINE), CATS)
     assert [(e["employee_id"], e["share"], e["offender_id"]) for e in entries] == [
         ("sup", "supervisor", "e1")]
-    fallback = book(incident(domain="service_quality", codes=["Q02"],
-                             reporting_line={"team_leader_id": "tl"}), CATS)
+    fallback = book(incident(**q02, reporting_line={"team_leader_id": "tl"}), CATS)
     assert fallback[0]["employee_id"] == "tl"
     with pytest.raises(DomainValidation) as err:
-        book(incident(domain="service_quality", codes=["Q02"]), CATS)
+        book(incident(**q02), CATS)
     assert "reporting_line" in err.value.errors
+
+
+def test_damage_is_charged_at_the_cost_given_never_a_default_000_s5_3_9():
+    [entry] = book(incident(codes=["DC01"], amount_yuan=350), CATS)
+    assert (entry["kind"], entry["amount_yuan"], entry["points"]) == ("penalty", 350, 0)
+    assert entry["deducted_yuan"] == 350 and "range_default" not in entry["basis"]
+    with pytest.raises(DomainValidation) as err:
+        book(incident(codes=["DC01"]), CATS)
+    assert "charged at cost" in err.value.errors["amount_yuan"][0]
 
 
 def test_range_rule_without_amount_books_the_minimum_and_says_so():

@@ -11,7 +11,8 @@ from penalties.policy import check_against, load_policy
 
 DORMITORY_POINTS = {"D01": 2, "D02": 2, "D03": 5, "D04": 2, "D05": 2, "D06": 2,
                     "D07": 2, "D08": 2, "D09": 2, "D10": 1, "D11": 2, "D12": 2,
-                    "D13": 3, "D14": 3, "D15": 2, "D16": 3, "D17": 5}
+                    "D13": 3, "D14": 3, "D15": 2, "D16": 3, "D17": 5,
+                    "DC01": {"min": 1, "max": 10_000_000}}     # at cost, 000 §5 三.9
 
 
 def minimal(**over):
@@ -39,9 +40,13 @@ def test_builtin_catalogues_load_with_the_rules_numbers():
     assert dict(conduct.split) == {"individual": 60, "team_leader": 20,
                                    "dept_manager": 10, "unit_head": 10}
     meeting = {r.code: r.amount.describe() for r in cats.domain("meeting").rules}
-    assert meeting == {"M01": 2, "M02": 5, "M03": 5, "M04": 10, "M05": 2, "M06": 5}
+    assert meeting == {"M01": 2, "M02": 5, "M03": 5, "M04": 10, "M05": 2, "M06": 5,
+                       "M07": 5, "M08": 5, "M09": 10}
     assert cats.rule("C01").amount.describe() == {"min": 200, "max": 1500}
     assert cats.rule("S01").kind == "reward" and cats.rule("S01").progressive
+    # 004 二.2: the leaders' joint points grow like the person's own.
+    assert all(cats.rule(c).progressive for c in ("Q01", "Q02", "Q03"))
+    assert cats.rule("DC01").tags == {"at_cost"}
     assert cats.rule("P11").kind == "reward"
     assert cats.rule("P01").amount.describe() == {"min": 300, "max": 2000}
     for cat in cats:
@@ -186,3 +191,35 @@ def test_policy_defaults_overrides_and_errors(tmp_path):
     over.write_text("thresholds: {worst_of_month: {fine_code: Z99}}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="code Z99: no loaded catalogue"):
         check_against(load_policy([over]), load_catalogs([BUILTIN_DIR]))
+
+
+def test_unit_consequences_are_policy_validated_at_start_up(tmp_path):
+    units = load_policy().units
+    assert units.performance_pay_cut_percent == 5                   # 000 §4 附加说明.3
+    assert (units.award_ineligible.domain, units.award_ineligible.max_penalties,
+            units.award_ineligible.max_points_tenths) == ("meeting", 3, 150)  # 000 §3 十.8
+    assert (units.dress_code.code, units.dress_code.min_penalties,
+            units.dress_code.leader_code) == ("B01", 3, "B02")          # 000 §4 六.1
+    assert load_policy().damage_code == "DC01"                          # 000 §5 三.9
+    cats = load_catalogs([BUILTIN_DIR])
+    over = tmp_path / "site.yaml"
+    for text, error in [
+        ("units: {admonishment: {performance_pay_cut_percent: 120}}",
+         "units.admonishment.performance_pay_cut_percent: must be 0–100"),
+        ("units: {dress_code: {min_penalties: 0}}", "units.dress_code.min_penalties"),
+        # The ladder's growth moved to the catalogue rule; an old override must
+        # not silently stop meaning what it said.
+        ("service_quality: {supervisor: {progressive: false}}",
+         "service_quality.supervisor.progressive: .*catalogue rule"),
+    ]:
+        over.write_text(text + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=error):
+            load_policy([over])
+    for text, error in [
+        ("units: {dress_code: {leader_code: B01}}", "must be a penalty charged to the unit_head"),
+        ("damage: {code: D16}", "must be a penalty priced in yuan"),
+        ("units: {award_ineligible: {domain: canteen}}", "domain canteen: no loaded"),
+    ]:
+        over.write_text(text + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=error):
+            check_against(load_policy([over]), cats)

@@ -2,6 +2,7 @@
 import dataclasses
 
 import pytest
+import yaml
 from penalties.catalog import BUILTIN_DIR, load_catalogs
 from penalties.policy import load_policy
 from penalties.service_quality import (
@@ -44,10 +45,12 @@ def test_second_complaint_brings_in_the_supervisor():
     assert entries[2]["share"] == "supervisor" and entries[2]["offender_id"] == "e1"
 
 
-def test_third_complaint_brings_in_the_group_leader():
+def test_third_complaint_brings_in_the_group_leader_and_doubles_the_supervisor_004_s2_2():
     entries = complaint_entries(liability(number="2611-0003"), CATS, POLICY,
                                 prior_complaints=2)
-    assert summary(entries)[1:] == [("Q01", "e1", 15, 150), ("Q02", "sup", 3, 30),
+    # 第二次以后对直接责任主管…扣3分/次,之后按连续次数乘3分: the supervisor's 2nd
+    # joint charge is 2 × 3; 第三次投诉对主管集团领导…扣3分/次: the group leader's 1st.
+    assert summary(entries)[1:] == [("Q01", "e1", 15, 150), ("Q02", "sup", 6, 60),
                                     ("Q03", "grp", 3, 30)]
 
 
@@ -97,13 +100,36 @@ def test_one_supervisor_of_two_liable_employees_gets_two_entries():
     assert len(sup_ids) == 2
 
 
-def test_progressive_ladder_option():
-    sq = dataclasses.replace(POLICY.service_quality, supervisor=dataclasses.replace(
-        POLICY.service_quality.supervisor, progressive=True))
-    policy = dataclasses.replace(POLICY, service_quality=sq)
-    entries = complaint_entries(liability(), CATS, policy, prior_complaints=3)
-    q02 = next(e for e in entries if e["code"] == "Q02")
-    assert (q02["points"], q02["amount_yuan"]) == (9, 90)   # 4th complaint: 3 × 3
+def test_leaders_joint_points_grow_with_each_further_complaint_004_s2_2():
+    """之后按连续次数乘3分 … 依次类推: like the person's n × 5, the k-th joint
+    charge costs k × 3, k counted from the complaint each leader joins at."""
+    def month(n):
+        entries = complaint_entries(liability(number=f"2611-{n:04d}"), CATS, POLICY,
+                                    prior_complaints=n - 1)
+        return {e["code"]: (e["employee_id"], e["points"], e["basis"].get("nth"))
+                for e in entries if e["code"] != "C01"}
+
+    assert month(1) == {"Q01": ("e1", 5, 1)}
+    assert month(2) == {"Q01": ("e1", 10, 2), "Q02": ("sup", 3, 1)}
+    assert month(3) == {"Q01": ("e1", 15, 3), "Q02": ("sup", 6, 2), "Q03": ("grp", 3, 1)}
+    assert month(4) == {"Q01": ("e1", 20, 4), "Q02": ("sup", 9, 3), "Q03": ("grp", 6, 2)}
+    assert month(5) == {"Q01": ("e1", 25, 5), "Q02": ("sup", 12, 4), "Q03": ("grp", 9, 3)}
+
+
+def test_a_flat_three_points_is_a_catalogue_override_away(tmp_path):
+    """rules.md reads 004 二.2 as 3 points per complaint: a deployment that
+    wants it replaces the catalogue, the code does not change."""
+    doc = yaml.safe_load((BUILTIN_DIR / "service_quality.yaml").read_text(encoding="utf-8"))
+    doc["replaces"] = True
+    for rule in doc["rules"]:
+        if rule["code"] in ("Q02", "Q03"):
+            rule["progressive"] = False
+    site = tmp_path / "service_quality.yaml"
+    site.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    flat = load_catalogs([BUILTIN_DIR, site])
+    entries = complaint_entries(liability(), flat, POLICY, prior_complaints=3)
+    assert {e["code"]: e["points"] for e in entries if e["share"] != "individual"} == {
+        "Q02": 3, "Q03": 3}
 
 
 def test_prior_complaints_counts_the_month_and_survives_redelivery():

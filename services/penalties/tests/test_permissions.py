@@ -124,3 +124,11 @@ def test_sweep_is_for_it_admin_or_an_operations_account_rules_s8():
     check("sweep", person("IT", "it_admin"), {})
     check("sweep", Principal("svc:cron", (), frozenset({"ops"}), service_account=True), {})
     refused("sweep", person("HR", "hr"), {})
+
+
+def test_a_units_account_is_read_by_hr_the_gms_and_the_gm_office_000_s4_note_3():
+    payload = {"unit": "north", "year": 2026}
+    for role in ("hr", "gm", "deputy_gm", "gm_office"):
+        check("get_unit_account", person("X", role), payload)
+    message = refused("get_unit_account", person("UH", "dept_manager"), payload)
+    assert "附加说明.3" in message

@@ -258,3 +258,66 @@ def test_racing_bookings_never_deduct_past_the_ceiling(penalties):
     month = account(rpc, "W1", 11)
     assert month["amount_yuan_total"] == 2000
     assert month["deducted_yuan_total"] == 600 and month["capped_yuan_total"] == 1400
+
+
+def test_b02_is_booked_once_per_unit_and_month_across_replicas_and_repeats_000_s4_6_1(
+        penalties, start_service, zhidu_config, worker, event_tap):
+    """同一单位累计扣分人次达3人以上的对该单位领导扣罚5分/次: four dress-code
+    penalties in unit north, each sent twice, all at once over two replicas."""
+    from penalties.service import PenaltiesService
+
+    rpc = penalties
+    start_service(PenaltiesService)                       # a second replica
+    people = service_db(zhidu_config, "penalties").people
+    staff = ["W1", "W2", "W3", "W4"]
+    for who in staff[1:]:
+        rpc.directory.upsert_employee(dict(worker, employee_id=who))
+    wait_for(lambda: people.count_documents({"_id": {"$in": staff}, "unit": "north"}) == 4,
+             message="W2–W4 copied into penalties")
+    with event_tap("penalties") as tap:
+        calls = [rpc.penalties.record_penalty.call_async({
+            "employee_id": who, "domain": "conduct", "code": "B01",
+            "incident_id": f"dress-{who}", "at": f"2026-11-{10 + i}T09:00", "actor": HR})
+            for i, who in enumerate(staff) for _ in range(2)]
+        for call in calls:
+            call.result()
+        [event] = tap.wait("penalties.unit_threshold_reached")
+        issued = tap.wait("penalties.penalty_issued", 4 * 4 + 1)   # 4 B01 × 4 shares, B02
+        told = {e["id"] for e in tap.of_type("penalties.unit_threshold_reached")}
+    assert (event["data"]["unit"], event["data"]["kind"], event["data"]["month"],
+            event["data"]["unit_head_id"]) == ("north", "dress_code", 11, "UH")
+    db = service_db(zhidu_config, "penalties")
+    # Every call has returned, so what they committed is final: one B02, one
+    # record; every event of the fact carries one id, however often it is sent.
+    [b02] = list(db.entries.find({"code": "B02"}))
+    assert (b02["employee_id"], b02["points"], b02["amount_yuan"]) == ("UH", 5, 50)
+    assert db.unit_thresholds.count_documents({}) == 1
+    assert db.entries.count_documents({"code": "B01", "share": "individual"}) == 4
+    assert len(told) == 1
+    assert len({e["id"] for e in issued if e["data"]["code"] == "B02"}) == 1
+    unit = rpc.penalties.get_unit_account({"unit": "north", "year": 2026, "month": 11})
+    assert unit["flags"]["dress_code_months"] == [11]
+    assert {p["employee_id"] for p in unit["people"]} >= set(staff)
+    with pytest.raises(RemoteError) as err:
+        rpc.as_person("W2").penalties.get_unit_account({"unit": "north", "year": 2026})
+    assert err.value.exc_type == "PermissionDenied"
+    published = rpc.penalties.publication({"year": 2026, "month": 12})
+    [north] = [u for u in published["units"] if u["unit"] == "north"]
+    assert north["flags"]["dress_code_months"] == [11]
+
+
+def test_dormitory_damage_is_booked_at_cost_once_however_often_delivered_000_s5_3_9(
+        penalties, zhidu_config):
+    rpc = penalties
+    envelope = make_envelope("dormitory", "accommodation_revoked", {
+        "revocation_id": "RV-1", "employee_id": "W1", "reason": "deliberate_damage",
+        "at": "2026-11-21T10:00:00+08:00", "note": "broke the door",
+        "damage_cost_yuan": 300, "building": "A", "room_no": "101", "bed_no": 1})
+    for _ in range(2):
+        publish_event(zhidu_config["AMQP_URI"], envelope)
+    month = wait_for(lambda: (a := account(rpc, "W1", 11))["entries"] and a,
+                     message="the damage booked")
+    [entry] = month["entries"]
+    assert (entry["code"], entry["amount_yuan"], entry["points"]) == ("DC01", 300, 0)
+    # W1 earns 3,000: compensation is deducted within the same monthly ceiling.
+    assert (month["deducted_yuan_total"], month["capped_yuan_total"]) == (300, 0)
