@@ -31,6 +31,9 @@ def declare(registry) -> dict:
         "over_length": Counter("zhidu_attendance_meetings_over_length_total",
                                "Meetings that ran past their kind's limit.", ["kind"],
                                registry=registry),
+        "reminders": Counter("zhidu_attendance_reminders_total",
+                             "Reminders of overdue duties sent, by kind (duty_review, "
+                             "report_step).", ["kind"], registry=registry),
         "pending": Gauge("zhidu_attendance_pending_approvals",
                          "Leave requests waiting, by the role whose approval is next.",
                          ["approver_role"], registry=registry),

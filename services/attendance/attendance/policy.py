@@ -127,19 +127,83 @@ class SeniorityPolicy:
         return self.parts[-1][1]
 
 
+# Who may hold a duty: these words name a standing towards the department
+# concerned; any other word is a role (gm, gm_office, deputy_gm …).
+DEPARTMENT_HEAD, DEPARTMENT_CLERK, SUPERVISOR_TERM = \
+    "department_head", "department_clerk", "supervisor"
+REVIEW_KINDS = ("daily", "monthly", "spot_check")
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One step of the monthly sheet's chain after the clerk's submission."""
+
+    step: str
+    holders: tuple[str, ...]
+    working_days: int
+
+
 @dataclass(frozen=True)
 class ReportPolicy:
     due_day: int = 30
     departments: Mapping[str, int] = field(default_factory=dict)
     rule: str = "R01"
+    chain: tuple[ChainStep, ...] = ()
 
     def due_day_for(self, department: str | None) -> int:
         return self.departments.get(department or "", self.due_day)
+
+    def step(self, name: str) -> ChainStep:
+        return next(s for s in self.chain if s.step == name)
 
 
 @dataclass(frozen=True)
 class HandoverPolicy:
     arrive_early_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class Post:
+    code: str
+    department: str
+    title_zh: str
+    title_en: str
+
+
+@dataclass(frozen=True)
+class ReviewDuty:
+    """A review of a post's duty log: who makes it and by when."""
+
+    kind: str
+    reviewers: tuple[str, ...]
+    due_days: int | None = None       # daily: days after the logged day
+    due_day: int | None = None        # monthly kinds: day of the following month
+    min_percent: int | None = None    # spot check: share of the logged days
+
+
+@dataclass(frozen=True)
+class DutyLogPolicy:
+    posts: Mapping[str, Post] = field(default_factory=dict)
+    reviews: Mapping[str, ReviewDuty] = field(default_factory=dict)
+
+    def post(self, code: str | None) -> Post | None:
+        return self.posts.get(code or "")
+
+
+@dataclass(frozen=True)
+class OutingPolicy:
+    approver: str = SUPERVISOR_TERM
+    approver_by_role: Mapping[str, str] = field(default_factory=dict)
+    max_hours: int = 8
+
+    def approver_for(self, employee_role: str | None) -> str:
+        return self.approver_by_role.get(employee_role or "", self.approver)
+
+
+@dataclass(frozen=True)
+class ReminderPolicy:
+    every_hours: int = 24
+    at_most: int = 3
 
 
 @dataclass(frozen=True)
@@ -153,6 +217,9 @@ class AttendancePolicy:
     seniority: SeniorityPolicy
     reports: ReportPolicy
     handover: HandoverPolicy
+    duty_log: DutyLogPolicy = DutyLogPolicy()
+    outings: OutingPolicy = OutingPolicy()
+    reminders: ReminderPolicy = ReminderPolicy()
 
     def leave_type(self, name: str) -> LeaveType:
         return self.leave_types[name]
@@ -165,6 +232,9 @@ class MeetingPolicy:
     max_minutes: Mapping[str, int]
     max_penalties: int
     max_points: int
+    # 000 §3 八: minutes the day after; who owes them when no minute taker is named.
+    minutes_due_days: int = 1
+    minutes_holders: tuple[str, ...] = ("gm_office",)
 
 
 # -- reading -------------------------------------------------------------------
@@ -306,7 +376,8 @@ def attendance_policy_from_dict(data: dict, source: str = "attendance.yaml") -> 
     """Validate an already-parsed attendance policy (tests build variants this way)."""
     root = _Section(data, "", source)
     root.only("version", "domain", "combine", "point_value_yuan", "catalogue", "authority",
-              "clocking", "absence", "roster", "leave", "reports", "handover")
+              "clocking", "absence", "roster", "leave", "reports", "handover", "duty_log",
+              "outings", "reminders")
     root.integer("version", minimum=1, maximum=1)
     catalogue = _catalogue(root, ATTENDANCE_CODES)
 
@@ -360,24 +431,88 @@ def attendance_policy_from_dict(data: dict, source: str = "attendance.yaml") -> 
                                 sen.text("carry_over_approver", "gm"))
 
     rep = root.section("reports").section("monthly")
-    rep.only("due_day", "departments", "rule")
+    rep.only("due_day", "departments", "rule", "chain")
     departments = rep.section("departments")
     reports = ReportPolicy(
         due_day=rep.integer("due_day", 30, minimum=1, maximum=31),
         departments=MappingProxyType({str(d): departments.integer(str(d), minimum=1, maximum=31)
                                       for d in departments.data}),
-        rule=rep.text("rule", "R01"))
+        rule=rep.text("rule", "R01"), chain=_chain(rep))
     if reports.rule not in catalogue.rules:
         rep.fail("rule", f"{reports.rule} is not in the catalogue")
 
     ho = root.section("handover")
     ho.only("arrive_early_minutes")
-    handover = HandoverPolicy(ho.integer("arrive_early_minutes", 10))
+    handover = HandoverPolicy(ho.integer("arrive_early_minutes", 10, maximum=24 * 60))
 
     return AttendancePolicy(catalogue=catalogue, ladder=ladder, clocking=clocking,
                             absence=absence, roster=roster,
                             leave_types=MappingProxyType(types), seniority=seniority,
-                            reports=reports, handover=handover)
+                            reports=reports, handover=handover,
+                            duty_log=_duty_log(root.section("duty_log", required=True)),
+                            outings=_outings(root.section("outings", required=True)),
+                            reminders=_reminders(root.section("reminders")))
+
+
+def _chain(rep: _Section) -> tuple[ChainStep, ...]:
+    """The steps after the clerk's submission (000 §2 五.1), in order."""
+    steps = []
+    for item in rep.items("chain"):
+        item.only("step", "holders", "working_days")
+        step = ChainStep(item.text("step"), item.strings("holders"),
+                         item.integer("working_days", minimum=0, maximum=60))
+        if step.step in {s.step for s in steps} | {"submission"}:
+            item.fail("step", f"duplicate or reserved step name {step.step!r}")
+        if DEPARTMENT_CLERK in step.holders:
+            item.fail("holders", "the clerk submits the sheet; a later step is someone else's")
+        steps.append(step)
+    return tuple(steps)
+
+
+def _duty_log(section: _Section) -> DutyLogPolicy:
+    section.only("posts", "reviews")
+    posts_section = section.section("posts", required=True)
+    posts = {}
+    for code in posts_section.data:
+        entry = posts_section.section(str(code))
+        entry.only("department", "title_zh", "title_en")
+        posts[str(code)] = Post(str(code), entry.text("department"), entry.text("title_zh"),
+                                entry.text("title_en"))
+    if not posts:
+        section.fail("posts", "at least one post is required")
+    reviews_section = section.section("reviews", required=True)
+    reviews_section.only(*REVIEW_KINDS)
+    reviews = {}
+    for kind in REVIEW_KINDS:
+        entry = reviews_section.section(kind, required=True)
+        if kind == "daily":
+            entry.only("reviewers", "due_days")
+            reviews[kind] = ReviewDuty(kind, entry.strings("reviewers"),
+                                       due_days=entry.integer("due_days", 1, maximum=31))
+            continue
+        allowed = ("reviewers", "due_day") + (("min_percent",) if kind == "spot_check" else ())
+        entry.only(*allowed)
+        reviews[kind] = ReviewDuty(
+            kind, entry.strings("reviewers"),
+            due_day=entry.integer("due_day", 5, minimum=1, maximum=31),
+            min_percent=(entry.integer("min_percent", 20, minimum=1, maximum=100)
+                         if kind == "spot_check" else None))
+    return DutyLogPolicy(MappingProxyType(posts), MappingProxyType(reviews))
+
+
+def _outings(section: _Section) -> OutingPolicy:
+    section.only("approver", "approver_by_role", "max_hours")
+    by_role = section.section("approver_by_role")
+    return OutingPolicy(
+        approver=section.text("approver", SUPERVISOR_TERM),
+        approver_by_role=MappingProxyType({str(r): by_role.text(str(r)) for r in by_role.data}),
+        max_hours=section.integer("max_hours", 8, minimum=1, maximum=24))
+
+
+def _reminders(section: _Section) -> ReminderPolicy:
+    section.only("every_hours", "at_most")
+    return ReminderPolicy(section.integer("every_hours", 24, minimum=1, maximum=24 * 31),
+                          section.integer("at_most", 3, minimum=1, maximum=100))
 
 
 def meeting_policy_from_dict(data: dict, source: str = "meetings.yaml") -> MeetingPolicy:
@@ -386,7 +521,7 @@ def meeting_policy_from_dict(data: dict, source: str = "meetings.yaml") -> Meeti
     root.integer("version", minimum=1, maximum=1)
     catalogue = _catalogue(root, MEETING_CODES)
     mt = root.section("meetings", required=True)
-    mt.only("seated_early_minutes", "kinds", "award_threshold")
+    mt.only("seated_early_minutes", "kinds", "award_threshold", "minutes")
     kinds_section = mt.section("kinds", required=True)
     kinds = {}
     for name in kinds_section.data:
@@ -397,11 +532,15 @@ def meeting_policy_from_dict(data: dict, source: str = "meetings.yaml") -> Meeti
         mt.fail("kinds", "at least one meeting kind is required")
     threshold = mt.section("award_threshold", required=True)
     threshold.only("max_penalties", "max_points")
+    minutes = mt.section("minutes", required=True)
+    minutes.only("due_days", "holders")
     return MeetingPolicy(catalogue=catalogue,
                          seated_early_minutes=mt.integer("seated_early_minutes", 10),
                          max_minutes=MappingProxyType(kinds),
                          max_penalties=threshold.integer("max_penalties"),
-                         max_points=threshold.integer("max_points"))
+                         max_points=threshold.integer("max_points"),
+                         minutes_due_days=minutes.integer("due_days", maximum=31),
+                         minutes_holders=minutes.strings("holders"))
 
 
 def load_attendance_policy(path: str | os.PathLike | None = None) -> AttendancePolicy:

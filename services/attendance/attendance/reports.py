@@ -13,17 +13,36 @@ Decisions:
   say they do, and the clerk knows the date a month ahead.
 - An unsubmitted report past its deadline is ``overdue`` and already books R01;
   submitting it later yields the same violation keys, so nothing is booked twice.
+
+The chain (000 §2 五.1): the clerk submits, the department head approves, the
+general office reviews, the GM approves (``reports.monthly.chain``). Each
+step after the submission is due ``working_days`` after the step before it;
+the submission itself is due on the rules' date. Any step may send the sheet
+back with a note; the clerk submits it again, and the sheet is on time only
+if that submission, the one that goes up the chain, is made by the rules'
+date — a chain's own deadlines never make a sheet on time or late.
+
+Decisions:
+- A department head who submits the sheet has approved it in the same act
+  (the head step is theirs); the steps after it are never taken by someone
+  who took an earlier step of the same round (separation of duties).
+- A sheet sent back after the due date is late when submitted again; the R01
+  it books has the one key of that month, so it is booked once.
 """
 from __future__ import annotations
 
 import calendar as _months
 from datetime import date, datetime, time, timedelta
 
-from zhidu.domain import DomainValidation
+from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
 from zhidu.times import UTC, as_utc, local_tz
 
-from .policy import AttendancePolicy
+from .policy import DEPARTMENT_HEAD, AttendancePolicy
+from .roles import holds_any
 from .violations import violation
+
+SOURCE = "000 §2 五.1"
+SUBMISSION = "submission"
 
 
 def monthly_report_due(department: str, year: int, month: int, policy: AttendancePolicy,
@@ -72,3 +91,103 @@ def monthly_report_status(*, department: str, year: int, month: int,
     return {"key": key, "department": department, "year": year, "month": month,
             "due_at": due, "submitted_at": submitted_at, "status": status,
             "violations": violations}
+
+
+def report_key(department: str, year: int, month: int) -> str:
+    return f"report:{department}:{year:04d}-{month:02d}"
+
+
+def step_round(report: dict, step: str) -> int:
+    """The round of the chain a step belongs to: a submission opens the next one."""
+    if step == SUBMISSION:
+        return sum(s["step"] == SUBMISSION for s in report.get("steps") or []) + 1
+    return report.get("round") or 1
+
+
+def step_key(report: dict, step: str) -> str:
+    """The key of one step's deadline in one round of the chain."""
+    return f"{report['key']}:{step}:{step_round(report, step)}"
+
+
+def step_holders(step: str, policy: AttendancePolicy) -> tuple[str, ...]:
+    if step == SUBMISSION:
+        return ("department_clerk", DEPARTMENT_HEAD)
+    return policy.reports.step(step).holders
+
+
+def submit(stored: dict | None, *, department: str, year: int, month: int, at: datetime,
+           actor: dict, clerk_id: str | None, head_id: str | None, by_head: bool,
+           policy: AttendancePolicy, calendar, tz=None) -> dict:
+    """The clerk's (or the head's) submission: judged on time or late against the
+    rules' date, and sent up the chain."""
+    if stored is not None and stored.get("submitted_at") is not None:
+        raise DomainConflict(f"the {department} report for {year}-{month:02d} was submitted "
+                             "already")
+    status = monthly_report_status(department=department, year=year, month=month,
+                                   policy=policy, submitted_at=at, clerk_id=clerk_id,
+                                   head_id=head_id, tz=tz)
+    at = status["submitted_at"]
+    previous = stored or {}
+    steps = list(previous.get("steps") or [])
+    round_ = step_round(previous, SUBMISSION)
+    steps.append({"step": SUBMISSION, "round": round_, "by": dict(actor), "at": at,
+                  "approve": True, "note": None})
+    report = dict(previous, **status, clerk_id=clerk_id, head_id=head_id,
+                  submitted_by=dict(actor), round=round_, steps=steps)
+    first = policy.reports.chain[0]
+    if by_head and DEPARTMENT_HEAD in first.holders:
+        steps.append({"step": first.step, "round": round_, "by": dict(actor), "at": at,
+                      "approve": True, "note": "with the submission"})
+        return _advance(report, first.step, at, policy, calendar)
+    return _awaiting(report, first.step, at, policy, calendar)
+
+
+def _awaiting(report: dict, step: str | None, after: datetime, policy, calendar) -> dict:
+    if step is None:
+        return dict(report, awaiting=None, awaiting_due_at=None, approved=True)
+    if step == SUBMISSION:
+        due = report["due_at"]
+    else:
+        due = calendar.add_working_days(after, policy.reports.step(step).working_days)
+    return dict(report, awaiting=step, awaiting_due_at=due, approved=False)
+
+
+def _advance(report: dict, cleared: str, at: datetime, policy, calendar) -> dict:
+    names = [s.step for s in policy.reports.chain]
+    index = names.index(cleared)
+    following = names[index + 1] if index + 1 < len(names) else None
+    return _awaiting(report, following, at, policy, calendar)
+
+
+def decide_step(report: dict, *, approve: bool, at: datetime, actor: dict,
+                standing: frozenset[str], note: str | None, policy: AttendancePolicy,
+                calendar) -> dict:
+    """The awaited step of the chain, cleared or sent back to the clerk."""
+    step = report.get("awaiting")
+    period = f"{report['department']} {report['year']}-{report['month']:02d}"
+    if step is None:
+        raise DomainConflict(f"the report of {period} is approved already")
+    if step == SUBMISSION:
+        raise DomainConflict(f"the report of {period} awaits the clerk's submission")
+    holders = step_holders(step, policy)
+    if not holds_any(holders, standing):
+        raise DomainPermission(f"the {step} of the {period} report is for "
+                               f"{' or '.join(holders)} ({SOURCE})")
+    round_ = report.get("round") or 1
+    taken = {s["by"].get("id") for s in report.get("steps") or []
+             if s["round"] == round_ and s["step"] != SUBMISSION}
+    if actor.get("id") in taken:
+        raise DomainPermission(f"separation of duties: {actor.get('id')} took an earlier step "
+                               f"of the {period} report ({SOURCE})")
+    at = as_utc(at)
+    last = max(as_utc(s["at"]) for s in report["steps"])
+    if at < last:
+        raise DomainValidation.one("at", "a step comes after the one before it")
+    steps = list(report["steps"]) + [{"step": step, "round": round_, "by": dict(actor),
+                                      "at": at, "approve": bool(approve), "note": note}]
+    updated = dict(report, steps=steps)
+    if approve:
+        return _advance(updated, step, at, policy, calendar)
+    # Sent back: no standing submission until the clerk submits again.
+    updated.update(submitted_at=None, status="pending", returned_at=at)
+    return _awaiting(updated, SUBMISSION, at, policy, calendar)

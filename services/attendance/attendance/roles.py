@@ -87,3 +87,20 @@ def acting_role(roles: Sequence[str], needed: str | None, ladder: Sequence[str])
             return max(carrying, key=rank)
     on_ladder = [r for r in roles if r in ladder]
     return max(on_ladder, key=rank) if on_ladder else roles[0]
+
+
+def standing(roles: Sequence[str], *, head: bool = False, clerk: bool = False,
+             supervisor: bool = False) -> frozenset[str]:
+    """What a caller is towards a department or person, in the words duties use
+    (``rules/attendance.yaml``): their roles, and ``department_head``,
+    ``department_clerk``, ``supervisor`` where they stand so."""
+    terms = {r for r in roles if r}
+    for term, holds in (("department_head", head), ("department_clerk", clerk),
+                        (SUPERVISOR, supervisor)):
+        if holds:
+            terms.add(term)
+    return frozenset(terms)
+
+
+def holds_any(holders: Sequence[str], terms: frozenset[str]) -> bool:
+    return bool(set(holders) & set(terms))

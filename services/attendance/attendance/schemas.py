@@ -9,9 +9,25 @@ from marshmallow import fields, validate, validates_schema
 from zhidu.schemas import Day, Payload, Time, actor_field
 
 ID = validate.Length(min=1, max=64)
+NAME = validate.Length(min=1, max=200)
+NOTE = validate.Length(max=2000)
+POST = validate.Length(min=1, max=32)
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="expected HH:MM, 00:00-23:59")
 YEAR = validate.Range(min=2000, max=2100)
 MONTH = validate.Range(min=1, max=12)
+
+
+def _note(**kwargs):
+    return fields.String(load_default=None, allow_none=True, validate=NOTE, **kwargs)
+
+
+def _names(**kwargs):
+    return fields.List(fields.String(validate=NAME), load_default=list,
+                       validate=validate.Length(max=50), **kwargs)
+
+
+def _request_id():
+    return fields.String(load_default=None, allow_none=True, validate=ID)
 
 
 def _id(required=True, **kwargs):
@@ -192,6 +208,115 @@ class ReportQuery(Payload):
     month = fields.Integer(required=True, validate=MONTH)
 
 
+class DecideReport(Payload):
+    department = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    year = fields.Integer(required=True, validate=YEAR)
+    month = fields.Integer(required=True, validate=MONTH)
+    approve = fields.Boolean(required=True, metadata={
+        "description": "false sends the sheet back to the clerk, with the note"})
+    at = Time(required=True)
+    note = _note()
+    actor = actor_field()
+    request_id = _request_id()
+
+
+# -- handover and the duty log (002 §4 4.7-4.8, 5; 002 §2 二.1-2) --------------------
+class UnfinishedItem(Payload):
+    item = fields.String(required=True, validate=NAME,
+                         metadata={"description": "the name the incoming accepts it by"})
+    important = fields.Boolean(load_default=False)
+
+
+class HandOver(Payload):
+    post = fields.String(required=True, validate=POST)
+    date = Day(required=True, metadata={"description": "the incoming shift's roster day"})
+    shift_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    outgoing_id = _id()
+    incoming_id = _id()
+    at = Time(required=True)
+    notes = _note(metadata={"description": "the outgoing shift's work record (4.7.7)"})
+    property_issues = _names(metadata={"description": "property missing or damaged (4.7.2)"})
+    anomalies = _names(metadata={"description": "anomalies in the area (4.7.4)"})
+    unfinished = fields.List(fields.Nested(UnfinishedItem), load_default=list,
+                             validate=validate.Length(max=50))
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class TakeOver(Payload):
+    handover_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    at = Time(required=True)
+    accepted = _names(metadata={"description": "unfinished work taken over, by name"})
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class HandoverRef(Payload):
+    handover_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class LogDuty(Payload):
+    post = fields.String(required=True, validate=POST)
+    at = Time(required=True)
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    important = fields.Boolean(load_default=False)
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class DutyLogQuery(Payload):
+    post = fields.String(required=True, validate=POST)
+    date_from = Day(required=True)
+    date_to = Day(required=True)
+
+
+class ReviewDutyLog(Payload):
+    post = fields.String(required=True, validate=POST)
+    kind = fields.String(required=True,
+                         validate=validate.OneOf(["daily", "monthly", "spot_check"]))
+    date = Day(load_default=None, allow_none=True,
+               metadata={"description": "the day a daily review signs"})
+    year = fields.Integer(load_default=None, allow_none=True, validate=YEAR)
+    month = fields.Integer(load_default=None, allow_none=True, validate=MONTH)
+    days = fields.List(Day(), load_default=list, validate=validate.Length(max=31),
+                       metadata={"description": "the days a spot check sampled"})
+    at = Time(required=True)
+    note = _note()
+    actor = actor_field()
+    request_id = _request_id()
+
+
+# -- going out during working hours (002 §1 1.2.3; 000 §2 四.3(3)) ----------------------
+class RequestOuting(Payload):
+    employee_id = _id()
+    out_at = Time(required=True, happened=False)
+    expected_back_at = Time(required=True, happened=False)
+    reason = _note()
+    at = Time(required=True, metadata={"description": "when the request is made"})
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class DecideOuting(Payload):
+    outing_id = _id()
+    approve = fields.Boolean(required=True)
+    at = Time(required=True)
+    note = _note()
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class ReturnFromOuting(Payload):
+    outing_id = _id()
+    at = Time(required=True)
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class OutingRef(Payload):
+    outing_id = _id()
+
+
 # -- meetings --------------------------------------------------------------------------
 class ScheduleMeeting(Payload):
     meeting_id = _id()
@@ -202,8 +327,76 @@ class ScheduleMeeting(Payload):
     attendees = fields.List(fields.String(validate=ID), required=True,
                             validate=validate.Length(min=1, max=5000))
     chair_id = _id()
+    title = fields.String(load_default=None, allow_none=True, validate=NAME,
+                          metadata={"description": "the topic, as the notice names it"})
+    location = fields.String(load_default=None, allow_none=True, validate=NAME)
+    minute_taker_id = _id(required=False, metadata={
+        "description": "who records the meeting and owes its minutes (000 §3 八); "
+                       "without one, the general office"})
     actor = actor_field()
     request_id = fields.String(load_default=None, allow_none=True)
+
+
+class ChangeMeeting(Payload):
+    meeting_id = _id()
+    at = Time(required=True, metadata={"description": "when the change is made"})
+    start = Time(load_default=None, allow_none=True)
+    planned_minutes = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                     validate=validate.Range(min=1, max=24 * 60))
+    attendees = fields.List(fields.String(validate=ID), load_default=None, allow_none=True,
+                            validate=validate.Length(min=1, max=5000))
+    chair_id = _id(required=False)
+    title = fields.String(load_default=None, allow_none=True, validate=NAME)
+    location = fields.String(load_default=None, allow_none=True, validate=NAME)
+    minute_taker_id = _id(required=False)
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class RequestMeetingLeave(Payload):
+    meeting_id = _id()
+    employee_id = _id()
+    substitute_id = _id(metadata={"description": "who attends in the person's place (三.4)"})
+    reason = _note()
+    at = Time(required=True)
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class DecideMeetingLeave(Payload):
+    meeting_id = _id()
+    employee_id = _id()
+    approve = fields.Boolean(required=True)
+    at = Time(required=True)
+    note = _note()
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class MeetingDecision(Payload):
+    item = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    owner_id = _id(metadata={"description": "who follows it up (000 §3 九.1)"})
+    due_date = Day(required=True, metadata={"description": "reported to the general "
+                                                          "office by the end of this day"})
+
+
+class IssueMinutes(Payload):
+    meeting_id = _id()
+    at = Time(required=True, happened=True)
+    summary = _note()
+    decisions = fields.List(fields.Nested(MeetingDecision), load_default=list,
+                            validate=validate.Length(max=100))
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class ReportDecision(Payload):
+    meeting_id = _id()
+    decision_no = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
+    at = Time(required=True, happened=True)
+    report = _note()
+    actor = actor_field()
+    request_id = _request_id()
 
 
 class MeetingRef(Payload):
@@ -304,6 +497,8 @@ class LeaveEvent(Payload):
 class LeaveRequested(LeaveEvent):
     approver_role = fields.String(required=True)
     required_approvals = fields.List(fields.String(), required=True)
+    department = fields.String(allow_none=True, metadata={
+        "description": "the person's department, where a role approves for it"})
 
 
 class LeaveDecided(LeaveEvent):
@@ -341,6 +536,203 @@ class DutyRostered(Payload):
     entries = fields.List(fields.Nested(DutyEntry), required=True)
 
 
+class HandoverCompleted(Payload):
+    handover_id = fields.String(required=True)
+    post = fields.String(required=True)
+    department = fields.String(required=True)
+    date = fields.String(required=True)
+    shift_code = fields.String(required=True)
+    outgoing_id = fields.String(required=True)
+    incoming_id = fields.String(required=True)
+    outgoing_signed_at = fields.String(required=True)
+    incoming_signed_at = fields.String(required=True)
+    accepted = fields.List(fields.String(), required=True)
+    follow_ups = fields.List(fields.String(), required=True)
+    arrive_by = fields.String(required=True)
+    arrived_at = fields.String(required=True)
+    arrived_late = fields.Boolean(required=True)
+    late_minutes = fields.Integer(required=True)
+
+
+class Reminder(Payload):
+    due_at = fields.String(required=True)
+    reminder_no = fields.Integer(required=True)
+    to_ids = fields.List(fields.String(), required=True,
+                         metadata={"description": "whom to remind, as the directory stood"})
+    to_roles = fields.List(fields.String(), required=True, metadata={
+        "description": "who holds the duty: department_head, department_clerk, "
+                       "supervisor, or a role"})
+    department = fields.String(required=True, allow_none=True)
+    source = fields.String(required=True)
+
+
+class DutyReviewOverdue(Reminder):
+    post = fields.String(required=True)
+    review = fields.String(required=True,
+                           validate=validate.OneOf(["daily", "monthly", "spot_check"]))
+    period = fields.String(required=True)
+
+
+class ReportStepOverdue(Reminder):
+    year = fields.Integer(required=True)
+    month = fields.Integer(required=True)
+    round = fields.Integer(required=True)
+    step = fields.String(required=True)
+
+
+class MonthlyReportAdvanced(Payload):
+    department = fields.String(required=True)
+    year = fields.Integer(required=True)
+    month = fields.Integer(required=True)
+    round = fields.Integer(required=True)
+    step = fields.String(required=True)
+    approve = fields.Boolean(required=True)
+    by = fields.Dict(required=True)
+    at = fields.String(required=True)
+    note = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["on_time", "late", "pending", "overdue"]))
+    awaiting = fields.String(required=True, allow_none=True)
+    awaiting_due_at = fields.String(required=True, allow_none=True)
+    approved = fields.Boolean(required=True)
+    to_ids = fields.List(fields.String(), metadata={
+        "description": "who acts next: the holders of the awaited step (the clerk when "
+                       "sent back), or the clerk and the head once approved"})
+
+
+class OutingEvent(Payload):
+    outing_id = fields.String(required=True)
+    employee_id = fields.String(required=True)
+    department = fields.String(required=True, allow_none=True)
+    out_at = fields.String(required=True)
+    expected_back_at = fields.String(required=True)
+    approver = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["pending", "approved", "rejected", "returned"]))
+
+
+class OutingRequested(OutingEvent):
+    reason = fields.String(required=True, allow_none=True)
+    to_ids = fields.List(fields.String(), metadata={
+        "description": "who may approve it, as the directory stood: the person's direct "
+                       "superiors, or the holders of the approving role"})
+
+
+class OutingDecided(OutingEvent):
+    decided_at = fields.String(required=True)
+    decided_by = fields.Dict(required=True)
+    approved_from = fields.String(required=True, allow_none=True)
+
+
+class OutingReturned(OutingEvent):
+    returned_at = fields.String(required=True)
+    late_minutes = fields.Integer(required=True)
+    late = fields.Boolean(required=True)
+    decided_by = fields.Dict(allow_none=True, metadata={
+        "description": "who let the person go ({id, role})"})
+
+
+class RosterChange(Payload):
+    date = fields.String(required=True)
+    from_shift = fields.String(required=True)
+    to_shift = fields.String(required=True)
+    on_call = fields.Boolean(required=True)
+
+
+class RosterChanged(Payload):
+    employee_id = fields.String(required=True)
+    department = fields.String(required=True, allow_none=True)
+    changes = fields.List(fields.Nested(RosterChange), required=True)
+    days = fields.List(fields.String(), required=True, metadata={
+        "description": "each change as one line: date, shift before → after"})
+    approved_by = fields.Dict(required=True)
+    approver_id = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    at = fields.String(required=True)
+
+
+class MeetingNotice(Payload):
+    meeting_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(required=True, allow_none=True)
+    location = fields.String(required=True, allow_none=True)
+    start = fields.String(required=True)
+    seated_by = fields.String(required=True)
+    planned_minutes = fields.Integer(required=True)
+    attendees = fields.List(fields.String(), required=True)
+    chair_id = fields.String(required=True)
+    minute_taker_id = fields.String(required=True, allow_none=True)
+    version = fields.Integer(required=True)
+
+
+class MeetingChanged(MeetingNotice):
+    changed = fields.List(fields.String(), required=True)
+    previous_start = fields.String(required=True)
+    added_ids = fields.List(fields.String(), required=True)
+    removed_ids = fields.List(fields.String(), required=True, metadata={
+        "description": "no longer invited: told so"})
+    changed_at = fields.String(required=True)
+
+
+class MeetingLeaveEvent(Payload):
+    meeting_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(required=True, allow_none=True)
+    start = fields.String(required=True)
+    chair_id = fields.String(required=True)
+    employee_id = fields.String(required=True)
+    substitute_id = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True,
+                           validate=validate.OneOf(["pending", "approved", "rejected"]))
+
+
+class MeetingLeaveRequested(MeetingLeaveEvent):
+    requested_at = fields.String(required=True)
+
+
+class MeetingLeaveDecided(MeetingLeaveEvent):
+    decided_at = fields.String(required=True)
+    decided_by = fields.Dict(required=True)
+    note = fields.String(required=True, allow_none=True)
+
+
+class MinutesDecision(Payload):
+    no = fields.Integer(required=True)
+    item = fields.String(required=True)
+    owner_id = fields.String(required=True)
+    due_date = fields.String(required=True)
+
+
+class MeetingMinutesIssued(Payload):
+    meeting_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    title = fields.String(required=True, allow_none=True)
+    start = fields.String(required=True)
+    chair_id = fields.String(required=True)
+    attendees = fields.List(fields.String(), required=True)
+    issued_at = fields.String(required=True)
+    due_at = fields.String(required=True)
+    on_time = fields.Boolean(required=True)
+    summary = fields.String(required=True, allow_none=True)
+    decisions = fields.List(fields.Nested(MinutesDecision), required=True)
+    owner_ids = fields.List(fields.String(), required=True)
+
+
+class MeetingReminder(Reminder):
+    meeting_id = fields.String(required=True)
+    title = fields.String(required=True, allow_none=True)
+    start = fields.String(required=True, allow_none=True)
+    chair_id = fields.String(required=True, allow_none=True)
+
+
+class MeetingDecisionChased(MeetingReminder):
+    decision_no = fields.Integer(required=True)
+    item = fields.String(required=True)
+    owner_id = fields.String(required=True)
+    due_date = fields.String(required=True)
+
+
 EVENTS = {
     "violation_recorded": ViolationRecorded,
     "violation_withdrawn": ViolationWithdrawn,
@@ -351,4 +743,19 @@ EVENTS = {
     "leave_converted": LeaveConverted,
     "holiday_roster_overdue": HolidayRosterOverdue,
     "duty_rostered": DutyRostered,
+    "handover_completed": HandoverCompleted,
+    "duty_review_overdue": DutyReviewOverdue,
+    "monthly_report_advanced": MonthlyReportAdvanced,
+    "report_step_overdue": ReportStepOverdue,
+    "outing_requested": OutingRequested,
+    "outing_decided": OutingDecided,
+    "outing_returned": OutingReturned,
+    "roster_changed": RosterChanged,
+    "meeting_scheduled": MeetingNotice,
+    "meeting_changed": MeetingChanged,
+    "meeting_leave_requested": MeetingLeaveRequested,
+    "meeting_leave_decided": MeetingLeaveDecided,
+    "meeting_minutes_issued": MeetingMinutesIssued,
+    "meeting_minutes_overdue": MeetingReminder,
+    "meeting_decision_chased": MeetingDecisionChased,
 }

@@ -1,4 +1,5 @@
-"""The attendance service: shifts, rosters, clocking, leave, meetings, reports.
+"""The attendance service: shifts, rosters, clocking, leave, going out, handovers
+and the duty log, meetings, the monthly attendance sheet.
 
 Entry points only: each validates its payload (schemas) and hands it, with the
 call's unit of work, to one application function in ``attendance.app``, which
@@ -25,7 +26,7 @@ from zhidu.times import as_utc, parse_time, to_iso, utcnow
 
 from . import metrics as attendance_metrics
 from . import schemas
-from .app import clocking, leave, meetings, reports, rosters, sweeping
+from .app import clocking, dutylog, leave, meetings, outings, reports, rosters, sweeping
 from .app.access import Access
 from .app.work import Caller, Work
 from .policy import load_rules
@@ -58,11 +59,30 @@ class AttendanceService(ZhiduService):
         Route("GET", "/absenteeism/{employee_id}", "absenteeism"),
         Route("POST", "/reports", "submit_monthly_report", status=201),
         Route("GET", "/reports/{department}/{year}/{month}", "report_status"),
+        Route("POST", "/reports/{department}/{year}/{month}/decisions",
+              "decide_monthly_report"),
+        Route("POST", "/handovers", "hand_over", status=201),
+        Route("GET", "/handovers/{handover_id}", "get_handover"),
+        Route("POST", "/handovers/{handover_id}/signatures", "take_over"),
+        Route("POST", "/duty-log", "log_duty", status=201),
+        Route("GET", "/duty-log/{post}", "get_duty_log"),
+        Route("POST", "/duty-log/{post}/reviews", "review_duty_log", status=201),
+        Route("POST", "/outings", "request_outing", status=201),
+        Route("GET", "/outings/{outing_id}", "get_outing"),
+        Route("POST", "/outings/{outing_id}/decisions", "decide_outing"),
+        Route("POST", "/outings/{outing_id}/return", "return_from_outing"),
         Route("POST", "/meetings", "schedule_meeting", status=201),
         Route("GET", "/meetings/{meeting_id}", "get_meeting"),
         Route("POST", "/meetings/{meeting_id}/checkins", "meeting_checkin"),
         Route("POST", "/meetings/{meeting_id}/incidents", "meeting_incident"),
         Route("POST", "/meetings/{meeting_id}/close", "close_meeting"),
+        Route("POST", "/meetings/{meeting_id}/changes", "change_meeting"),
+        Route("POST", "/meetings/{meeting_id}/leaves", "request_meeting_leave", status=201),
+        Route("POST", "/meetings/{meeting_id}/leaves/{employee_id}/decisions",
+              "decide_meeting_leave"),
+        Route("POST", "/meetings/{meeting_id}/minutes", "issue_minutes", status=201),
+        Route("POST", "/meetings/{meeting_id}/decisions/{decision_no}/reports",
+              "report_decision"),
         Route("GET", "/meeting-standing/{employee_id}/{year}", "meeting_standing"),
         Route("GET", "/violations", "list_violations"),
         Route("POST", "/sweep", "sweep"),
@@ -77,7 +97,8 @@ class AttendanceService(ZhiduService):
     @cached_property
     def access(self) -> Access:
         return Access(self.store, self.identity.person,
-                      self.identity.provider.permissions.rule("decide_leave").roles)
+                      self.identity.provider.permissions.rule("decide_leave").roles,
+                      self.rules.attendance)
 
     # -- who stands where: relations and subjects of rules/permissions.yaml ----------------
     def relation_department_clerk(self, principal, payload) -> bool:
@@ -107,11 +128,32 @@ class AttendanceService(ZhiduService):
     def relation_meeting_chair(self, principal, payload) -> bool:
         return self.access.meeting_chair(principal, payload)
 
+    def relation_meeting_convenor(self, principal, payload) -> bool:
+        return self.access.meeting_convenor(principal, payload)
+
+    def relation_meeting_minute_taker(self, principal, payload) -> bool:
+        return self.access.meeting_minute_taker(principal, payload)
+
+    def relation_decision_owner(self, principal, payload) -> bool:
+        return self.access.decision_owner(principal, payload)
+
     def relation_chair_closing(self, principal, payload) -> bool:
         return self.access.chair_closing(principal, payload)
 
+    def relation_duty_log_reviewer(self, principal, payload) -> bool:
+        return self.access.duty_log_reviewer(principal, payload)
+
+    def relation_outing_approver(self, principal, payload) -> bool:
+        return self.access.outing_approver(principal, payload)
+
     def subject_leave_employee(self, payload) -> str | None:
         return self.access.leave_employee(payload)
+
+    def subject_handover_incoming(self, payload) -> str | None:
+        return self.access.handover_incoming(payload)
+
+    def subject_outing_employee(self, payload) -> str | None:
+        return self.access.outing_employee(payload)
 
     # -- catalogue, shifts and rosters -----------------------------------------------------
     @operation(schemas.Empty)
@@ -189,10 +231,56 @@ class AttendanceService(ZhiduService):
     def set_seniority_account(self, payload):
         return leave.set_seniority_account(self.work, payload)
 
-    # -- the clerk's monthly report --------------------------------------------------------
+    # -- going out during working hours -----------------------------------------------------
+    @operation(schemas.RequestOuting, idempotent=True)
+    def request_outing(self, payload):
+        return outings.ask_outing(self.work, payload)
+
+    @operation(schemas.DecideOuting, idempotent=True)
+    def decide_outing(self, payload):
+        return outings.decide_outing(self.work, payload)
+
+    @operation(schemas.ReturnFromOuting, idempotent=True)
+    def return_from_outing(self, payload):
+        return outings.return_from_outing(self.work, payload)
+
+    @operation(schemas.OutingRef)
+    def get_outing(self, payload):
+        return outings.get_outing(self.store, payload)
+
+    # -- handovers and the duty log ----------------------------------------------------------
+    @operation(schemas.HandOver, idempotent=True)
+    def hand_over(self, payload):
+        return dutylog.hand_over(self.work, payload)
+
+    @operation(schemas.TakeOver, idempotent=True)
+    def take_over(self, payload):
+        return dutylog.take_over_shift(self.work, payload)
+
+    @operation(schemas.HandoverRef)
+    def get_handover(self, payload):
+        return dutylog.get_handover(self.work, payload)
+
+    @operation(schemas.LogDuty, idempotent=True)
+    def log_duty(self, payload):
+        return dutylog.log_duty(self.work, payload)
+
+    @operation(schemas.DutyLogQuery)
+    def get_duty_log(self, payload):
+        return dutylog.get_duty_log(self.work, payload)
+
+    @operation(schemas.ReviewDutyLog, idempotent=True)
+    def review_duty_log(self, payload):
+        return dutylog.review_duty_log(self.work, payload)
+
+    # -- the monthly attendance sheet ---------------------------------------------------------
     @operation(schemas.SubmitReport, idempotent=True)
     def submit_monthly_report(self, payload):
         return reports.submit_monthly_report(self.work, payload)
+
+    @operation(schemas.DecideReport, idempotent=True)
+    def decide_monthly_report(self, payload):
+        return reports.decide_monthly_report(self.work, payload)
 
     @operation(schemas.ReportQuery)
     def report_status(self, payload):
@@ -202,6 +290,26 @@ class AttendanceService(ZhiduService):
     @operation(schemas.ScheduleMeeting, idempotent=True)
     def schedule_meeting(self, payload):
         return meetings.schedule_meeting(self.work, payload)
+
+    @operation(schemas.ChangeMeeting, idempotent=True)
+    def change_meeting(self, payload):
+        return meetings.change_meeting(self.work, payload)
+
+    @operation(schemas.RequestMeetingLeave, idempotent=True)
+    def request_meeting_leave(self, payload):
+        return meetings.request_meeting_leave(self.work, payload)
+
+    @operation(schemas.DecideMeetingLeave, idempotent=True)
+    def decide_meeting_leave(self, payload):
+        return meetings.decide_meeting_leave(self.work, payload)
+
+    @operation(schemas.IssueMinutes, idempotent=True)
+    def issue_minutes(self, payload):
+        return meetings.issue_minutes(self.work, payload)
+
+    @operation(schemas.ReportDecision, idempotent=True)
+    def report_decision(self, payload):
+        return meetings.report_decision(self.work, payload)
 
     @operation(schemas.MeetingRef)
     def get_meeting(self, payload):
@@ -224,7 +332,8 @@ class AttendanceService(ZhiduService):
         return meetings.meeting_standing(self.work, payload)
 
     # -- the timer and the directory's events ----------------------------------------------
-    # Every due item its own unit (a leave, a department's month, a batch of a day).
+    # Every due item its own unit (a leave, a department's month, a batch of a day,
+    # a duty's reminder).
     @operation(schemas.Sweep, unit=False)
     def sweep(self, payload):
         return sweeping.sweep(self.work, as_utc(payload["now"]))

@@ -74,6 +74,14 @@ class AttendanceStore(Store):
         "reports": [_ix("department", "year", "month")],
         "meetings": [_ix("start")],
         "meeting_checkins": [_ix("meeting_id")],
+        "meeting_leaves": [_ix("meeting_id", "status")],
+        # handovers and the duty log, per post and day
+        "handovers": [_ix("post", "date")],
+        "duty_log": [_ix("post", "date"), _ix("post", "month", "date")],
+        "duty_reviews": [_ix("post", "period")],
+        # duties with a deadline (log reviews, the sheet's steps) still to remind
+        "duties": [_ix("open", "remind_at")],
+        "outings": [_ix("employee_id", "out_at")],
     }
 
     # -- directory copy -----------------------------------------------------------
@@ -114,6 +122,21 @@ class AttendanceStore(Store):
         for d in docs:
             clerks.setdefault(d.get("department"), d["_id"])
         return clerks
+
+    def role_holders(self, role: str) -> list[str]:
+        """Everyone holding ``role`` now, company-wide (index ``role, department``)."""
+        docs = self.db.employees.find({"role": role, "departed_at": None},
+                                      {"_id": 1}).sort("_id", 1)
+        return [d["_id"] for d in docs]
+
+    def superiors_in_department(self, department: str) -> list[str]:
+        """The direct superiors (team leader, manager, unit head) of the department's
+        people who work in it themselves (index ``department, role``)."""
+        fields = ("team_leader_id", "manager_id", "unit_head_id")
+        docs = list(self.db.employees.find({"department": department, "departed_at": None},
+                                           {f: 1 for f in fields}))
+        members = {d["_id"] for d in docs}
+        return sorted({d.get(f) for d in docs for f in fields} & members)
 
     def departments_of(self, employee_ids) -> dict[str, str | None]:
         docs = self.db.employees.find({"_id": {"$in": sorted(set(employee_ids))}},
@@ -526,16 +549,10 @@ class AttendanceStore(Store):
         return self.insert_once("reports", report["key"],
                                 {k: v for k, v in report.items() if k != "key"})
 
-    def submit_report(self, report: dict) -> bool:
-        """Record the submission unless one is already recorded (a report the sweep
-        found overdue has none yet); True if this call recorded it."""
-        stored = self.db.reports.find_one({"_id": report["key"]}, {"submitted_at": 1})
-        if stored is not None and stored.get("submitted_at") is not None:
-            return False
-        self.db.reports.update_one({"_id": report["key"]},
-                                   {"$set": {k: v for k, v in report.items() if k != "key"}},
-                                   upsert=True)
-        return True
+    def save_report(self, report: dict, read: dict | None) -> None:
+        """Write the report over the revision this unit read (a report the sweep
+        found overdue, one sent back, or none)."""
+        self._save_revised("reports", report["key"], report, read, "key")
 
     # -- meetings ------------------------------------------------------------------------------
     def insert_meeting(self, meeting: dict) -> bool:
@@ -546,10 +563,34 @@ class AttendanceStore(Store):
         return _out(self.db.meetings.find_one({"_id": meeting_id}), "meeting_id")
 
     def close_meeting(self, meeting_id: str, result: dict) -> bool:
+        # The revision moves too: a change read before the close cannot undo it.
         return self.db.meetings.update_one(
             {"_id": meeting_id, "status": "scheduled"},
-            {"$set": {"status": "closed", "ended_at": result["ended_at"], "result": result}}
+            {"$set": {"status": "closed", "ended_at": result["ended_at"], "result": result},
+             "$inc": {"revision": 1}}
         ).modified_count == 1
+
+    def save_meeting(self, meeting: dict, read: dict) -> None:
+        """A change, a substitute invited, minutes, a decision reported: over the
+        revision read."""
+        self._save_revised("meetings", meeting["meeting_id"], meeting, read, "meeting_id")
+
+    def meeting_leave(self, meeting_id: str, employee_id: str) -> dict | None:
+        return _out(self.db.meeting_leaves.find_one({"_id": f"{meeting_id}:{employee_id}"}),
+                    "key")
+
+    def insert_meeting_leave(self, leave: dict) -> bool:
+        return self._insert_once("meeting_leaves", leave["key"],
+                                 {k: v for k, v in leave.items() if k != "key"})
+
+    def save_meeting_leave(self, leave: dict, read: dict) -> None:
+        self._save_revised("meeting_leaves", leave["key"], leave, read, "key")
+
+    def meeting_leaves(self, meeting_id: str, status: str | None = None) -> list[dict]:
+        """Index ``meeting_id, status``."""
+        query = {"meeting_id": meeting_id} | ({"status": status} if status else {})
+        return [_out(d, "key") for d in
+                self.db.meeting_leaves.find(query).sort("employee_id", 1)]
 
     def insert_checkin(self, checkin: dict) -> bool:
         return self.insert_once("meeting_checkins",
@@ -562,3 +603,110 @@ class AttendanceStore(Store):
         """Index ``meeting_id``."""
         return sorted(d["employee_id"] for d in self.db.meeting_checkins.find(
             {"meeting_id": meeting_id}, {"employee_id": 1}))
+
+
+    # -- handovers and the duty log ----------------------------------------------------------
+    def handover(self, handover_id: str) -> dict | None:
+        return _out(self.db.handovers.find_one({"_id": handover_id}), "handover_id")
+
+    def save_handover(self, handover: dict, read: dict | None) -> None:
+        self._save_revised("handovers", handover["handover_id"], handover, read,
+                           "handover_id")
+
+    def handovers_between(self, post: str, first: str, last: str) -> list[dict]:
+        """Index ``post, date``."""
+        docs = self.db.handovers.find({"post": post, "date": {"$gte": first, "$lte": last}})
+        return [_out(d, "handover_id") for d in docs.sort([("date", 1), ("_id", 1)])]
+
+    def insert_log_entry(self, entry: dict) -> bool:
+        return self._insert_once("duty_log", entry["key"],
+                                 {k: v for k, v in entry.items() if k != "key"})
+
+    def log_between(self, post: str, first: str, last: str) -> list[dict]:
+        """Index ``post, date``."""
+        docs = self.db.duty_log.find({"post": post, "date": {"$gte": first, "$lte": last}})
+        return [_out(d, "key") for d in docs.sort([("date", 1), ("at", 1)])]
+
+    def logged_days(self, post: str, month: str) -> list[str]:
+        """Index ``post, month, date``."""
+        return sorted(self.db.duty_log.distinct("date", {"post": post, "month": month}))
+
+    def duty_review(self, key: str) -> dict | None:
+        return _out(self.db.duty_reviews.find_one({"_id": key}), "key")
+
+    def insert_duty_review(self, review: dict) -> bool:
+        return self._insert_once("duty_reviews", review["key"],
+                                 {k: v for k, v in review.items() if k != "key"})
+
+    def duty_reviews_between(self, post: str, first: str, last: str) -> list[dict]:
+        """Reviews of days in [first, last] and of their months (index ``post, period``)."""
+        docs = self.db.duty_reviews.find({"post": post, "period": {"$gte": first[:7],
+                                                                  "$lte": last}})
+        return [_out(d, "key") for d in docs.sort("period", 1)
+                if len(d["period"]) == 7 or first <= d["period"]]
+
+    # -- duties with a deadline ----------------------------------------------------------------
+    def open_duties(self, duties: list[dict]) -> int:
+        """Record each duty unless it is on record (open, done, reminded); returns how
+        many this call recorded."""
+        opened = 0
+        for duty in duties:
+            doc = dict({k: v for k, v in duty.items() if k != "key"}, open=True,
+                       remind_at=duty["due_at"], sent=0, done_at=None)
+            opened += self._insert_once("duties", duty["key"], doc)
+        return opened
+
+    def close_duty(self, key: str, at: datetime) -> bool:
+        return self.db.duties.update_one({"_id": key, "open": True},
+                                         {"$set": {"open": False, "done_at": at,
+                                                   "remind_at": None}}).modified_count == 1
+
+    def duty(self, key: str) -> dict | None:
+        return _out(self.db.duties.find_one({"_id": key}), "key")
+
+    def duties_to_remind(self, now: datetime, limit: int = 500) -> list[str]:
+        """Index ``open, remind_at``."""
+        docs = self.db.duties.find({"open": True, "remind_at": {"$lte": now}}, {"_id": 1}) \
+            .sort("remind_at", 1).limit(limit)
+        return [d["_id"] for d in docs]
+
+    def mark_reminded(self, key: str, sent: int, number: int, next_at) -> bool:
+        """Count the reminder unless another sweep counted it first."""
+        return self.db.duties.update_one(
+            {"_id": key, "open": True, "sent": sent},
+            {"$set": {"sent": number, "remind_at": next_at}}).modified_count == 1
+
+    # -- going out during working hours --------------------------------------------------------
+    def insert_outing(self, outing: dict) -> None:
+        """A fresh sequence id: a duplicate key can only come from a racing unit."""
+        self.db.outings.insert_one(dict({k: v for k, v in outing.items()
+                                         if k != "outing_id"}, _id=outing["outing_id"],
+                                        revision=0))
+
+    def outing(self, outing_id: str) -> dict | None:
+        return _out(self.db.outings.find_one({"_id": outing_id}), "outing_id")
+
+    def save_outing(self, outing: dict, read: dict) -> None:
+        self._save_revised("outings", outing["outing_id"], outing, read, "outing_id")
+
+    def outings_around(self, employee_id: str, at: datetime) -> list[dict]:
+        """The person's outings that began by ``at`` and may still cover it
+        (index ``employee_id, out_at``)."""
+        docs = self.db.outings.find({"employee_id": employee_id, "out_at": {"$lte": at},
+                                     "expected_back_at": {"$gte": at}})
+        return [_out(d, "outing_id") for d in docs]
+
+    # -- records written over the revision they were read at ---------------------------------
+    def _save_revised(self, collection: str, key: str, record: dict, read: dict | None,
+                      id_field: str) -> None:
+        """Insert (``read`` None) or write over the revision read; ``StaleWrite`` (the
+        unit runs again on the fresh record) if someone wrote in between."""
+        doc = {k: v for k, v in record.items() if k not in (id_field, "revision")}
+        if read is None:
+            self.db[collection].insert_one(dict(doc, _id=key, revision=1))
+            return
+        revision = read.get("revision") or 0
+        query = {"_id": key, "revision": read.get("revision")}
+        if self.db[collection].replace_one(query, dict(doc, revision=revision + 1)
+                                           ).matched_count != 1:
+            raise StaleWrite(f"{collection} {key} changed since it was read")

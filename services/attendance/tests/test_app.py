@@ -355,6 +355,8 @@ def test_three_days_of_personal_leave_climb_to_the_gm_and_are_announced_at_each_
     assert asked["required_approvals"] == ["supervisor", "gm"]
     [requested] = work.outbox.of_type("leave_requested")
     assert requested["approver_role"] == "supervisor"
+    # A role approving for a department is found by it (notifications' route).
+    assert requested["department"] == "cs"
     with pytest.raises(DomainConflict):                # the same days again
         request(work, start=date(2026, 3, 10), end=date(2026, 3, 10),
                 submitted_at=at(2026, 3, 2, 10))

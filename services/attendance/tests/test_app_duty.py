@@ -73,3 +73,19 @@ def test_taking_someone_off_call_is_an_approved_change_and_is_announced_002_s1_1
     announced = work.outbox.of_type("duty_rostered")[-1]["entries"]
     assert [(e["employee_id"], e["on_call"]) for e in announced] == \
         [("E1", False), ("E2", True)]
+
+
+def test_a_changed_published_roster_is_told_to_each_person_it_changes_002_s1_1_1_7(work):
+    roster(work, ("E1", "2026-03-02", "D", False), ("E1", "2026-03-03", "D", False),
+           ("E2", "2026-03-02", "D", False))
+    assert work.outbox.of_type("roster_changed") == []        # published, not changed
+    roster(work, ("E1", "2026-03-02", "N", False), ("E1", "2026-03-03", "N", True),
+           ("E2", "2026-03-02", "D", False), at=datetime(2026, 3, 1, 9, tzinfo=SH))
+    [changed] = work.outbox.of_type("roster_changed")
+    assert changed["employee_id"] == "E1" and changed["department"] == "customer_service"
+    assert changed["days"] == ["2026-03-02 D → N", "2026-03-03 D → N"]
+    assert [c["on_call"] for c in changed["changes"]] == [False, True]
+    assert changed["approver_id"] == "S1"
+    # The same roster again changes nothing and tells nobody again.
+    roster(work, ("E1", "2026-03-02", "N", False), at=datetime(2026, 3, 1, 10, tzinfo=SH))
+    assert len(work.outbox.of_type("roster_changed")) == 1

@@ -146,3 +146,50 @@ def test_monthly_report_deadlines_and_late_points(attendance, rpc, seed, event_t
         assert len(tap.of_type("attendance.violation_recorded")) == 2
     assert violations_of(rpc, "K1") == [("R01", 5), ("R01", 5)]
     assert violations_of(rpc, "K2") == []
+
+
+def test_meeting_leave_minutes_and_decisions_by_whom_the_regulation_names_000_s3_3_4_8_9(
+        attendance, rpc, seed, event_tap):
+    seed(person("A", role="deputy_gm", department="management"), person("B"), person("C"),
+         person("X"), person("K", department="office"),
+         person("O", role="gm_office", department="office"))
+    rpc.attendance.schedule_meeting({
+        "meeting_id": "MT-5", "kind": "regular", "start": local(2026, 3, 3, 9),
+        "planned_minutes": 60, "attendees": ["A", "B", "C"], "chair_id": "A",
+        "title": "讲评会", "minute_taker_id": "K"})
+    b, office = rpc.as_person("B"), rpc.as_person("O")
+    asked = {"meeting_id": "MT-5", "employee_id": "B", "substitute_id": "X",
+             "reason": "家中急事", "at": local(2026, 3, 2, 16)}
+    refused(rpc.as_person("C").attendance.request_meeting_leave, asked, "PermissionDenied")
+    refused(b.attendance.request_meeting_leave, dict(asked, substitute_id="C"),
+            "ValidationError")
+    assert b.attendance.request_meeting_leave(asked)["status"] == "pending"
+    decision = {"meeting_id": "MT-5", "employee_id": "B", "approve": True,
+                "at": local(2026, 3, 2, 17)}
+    # The general office grants meeting leave (三.4), not the chair.
+    refused(rpc.as_person("A").attendance.decide_meeting_leave, decision, "PermissionDenied")
+    with event_tap("attendance") as tap:
+        assert office.attendance.decide_meeting_leave(decision)["status"] == "approved"
+        [decided] = tap.wait("attendance.meeting_leave_decided")
+    assert decided["data"]["substitute_id"] == "X"
+    meeting = rpc.attendance.get_meeting({"meeting_id": "MT-5"})
+    assert meeting["attendees"] == ["A", "B", "C", "X"]
+    assert [(v["employee_id"], v["status"]) for v in meeting["leaves"]] == [("B", "approved")]
+    # Closed by the general office (the chair closes only without excusing anyone).
+    closed = rpc.attendance.close_meeting({"meeting_id": "MT-5",
+                                           "ended_at": local(2026, 3, 3, 9, 50)})
+    assert closed["excused"] == ["B"] and closed["absent"] == ["A", "C", "X"]
+
+    minutes = {"meeting_id": "MT-5", "at": local(2026, 3, 4, 15), "summary": "一项决议",
+               "decisions": [{"item": "修订排班", "owner_id": "C", "due_date": "2026-03-10"}]}
+    refused(rpc.as_person("B").attendance.issue_minutes, minutes, "PermissionDenied")
+    issued = rpc.as_person("K").attendance.issue_minutes(minutes)
+    assert issued["on_time"] is True and issued["decisions"][0]["owner_id"] == "C"
+    report = {"meeting_id": "MT-5", "decision_no": 1, "at": local(2026, 3, 9, 9),
+              "report": "已修订"}
+    refused(rpc.as_person("B").attendance.report_decision, report, "PermissionDenied")
+    reported = rpc.as_person("C").attendance.report_decision(report)
+    assert reported["on_time"] is True and reported["reported_by"] == "C"
+    # Nothing is left to remind or chase.
+    swept = rpc.attendance.sweep({"now": local(2026, 3, 20, 9)})
+    assert swept["reminders_sent"] == []

@@ -13,8 +13,10 @@ from zhidu.operations import Route, operation
 from zhidu.rulebook import RuleBook
 from zhidu.service import ZhiduService
 
-from . import app, schemas
+from . import app, people, schemas
+from .contributed import attach_handlers
 from .outbound import Outbound
+from .plugin import CONTRIBUTED
 from .rulebook import load_rules
 from .store import NotificationsStore
 
@@ -34,6 +36,10 @@ def _declare_metrics(registry):
                             ["channel", "state"], registry=registry),
         "pending": Gauge("zhidu_notifications_deliveries_pending",
                          "Deliveries waiting for a (re)try.", registry=registry),
+        "unrouted": Counter("zhidu_notifications_unrouted_total",
+                            "Events whose route found none of the people it names (the "
+                            "fallback was told), by event type.", ["event_type"],
+                            registry=registry),
     }
 
 
@@ -51,6 +57,7 @@ class NotificationsService(ZhiduService):
         Route("GET", "/subscriptions", "subscriptions"),
         Route("POST", "/subscriptions", "subscribe", status=201),
         Route("DELETE", "/subscriptions/{subscription_id}", "unsubscribe"),
+        Route("POST", "/subscriptions/{subscription_id}/secret", "rotate_secret"),
         Route("GET", "/deliveries", "deliveries"),
         Route("POST", "/sweep", "sweep"),
         Route("POST", "/alerts", "receive_alerts"),
@@ -71,6 +78,10 @@ class NotificationsService(ZhiduService):
     def on_employee_departed(self, event):
         # A departed person's token stops working here at once, not when the cache ages.
         self.identity.forget(app.person_departed(self.store, event))
+
+    @on_event("directory", "employee_contact_changed")
+    def on_employee_contact_changed(self, event):
+        people.remember_contact(self.store, event)
 
     # -- penalties -----------------------------------------------------------------
     # Items and deliveries are keyed by the event; only new ones are sent.
@@ -93,11 +104,16 @@ class NotificationsService(ZhiduService):
     @on_event("penalties", "notice_awaiting_approval")
     def on_notice_awaiting_approval(self, event):
         return app.notice_awaiting_approval(self.store, self.rules, self.outbound.subscribers,
-                                            event)
+                                            event, self.metrics)
 
     @on_event("penalties", "notice_decided")
     def on_notice_decided(self, event):
-        return app.notice_decided(self.store, self.rules, self.outbound.subscribers, event)
+        return app.notice_decided(self.store, self.rules, self.outbound.subscribers, event,
+                                  self.metrics)
+
+    @on_event("penalties", "unit_threshold_reached")
+    def on_unit_threshold_reached(self, event):
+        return self._notify(event)
 
     # -- complaints ------------------------------------------------------------------
     @on_event("complaints", "major_reported")
@@ -126,6 +142,10 @@ class NotificationsService(ZhiduService):
 
     @on_event("complaints", "delay_investigation_opened")
     def on_delay_investigation_opened(self, event):
+        return self._notify(event)
+
+    @on_event("complaints", "report_produced")
+    def on_report_produced(self, event):
         return self._notify(event)
 
     # -- attendance ------------------------------------------------------------------
@@ -157,6 +177,70 @@ class NotificationsService(ZhiduService):
     def on_duty_rostered(self, event):
         app.duty_rostered(self.store, event)
 
+    @on_event("attendance", "outing_requested")
+    def on_outing_requested(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "outing_decided")
+    def on_outing_decided(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "outing_returned")
+    def on_outing_returned(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "handover_completed")
+    def on_handover_completed(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "duty_review_overdue")
+    def on_duty_review_overdue(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "report_step_overdue")
+    def on_report_step_overdue(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "monthly_report_advanced")
+    def on_monthly_report_advanced(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "holiday_roster_overdue")
+    def on_holiday_roster_overdue(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "roster_changed")
+    def on_roster_changed(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_scheduled")
+    def on_meeting_scheduled(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_changed")
+    def on_meeting_changed(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_leave_requested")
+    def on_meeting_leave_requested(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_leave_decided")
+    def on_meeting_leave_decided(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_minutes_issued")
+    def on_meeting_minutes_issued(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_minutes_overdue")
+    def on_meeting_minutes_overdue(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_decision_chased")
+    def on_meeting_decision_chased(self, event):
+        return self._notify(event)
+
     # -- dormitory -------------------------------------------------------------------
     @on_event("dormitory", "accommodation_revoked")
     def on_accommodation_revoked(self, event):
@@ -168,7 +252,8 @@ class NotificationsService(ZhiduService):
 
     def _notify(self, event):
         # What it returns is sent by ``outbound`` once this unit has committed.
-        return app.notify(self.store, self.rules, self.outbound.subscribers, event)
+        return app.notify(self.store, self.rules, self.outbound.subscribers, event,
+                          metrics=self.metrics)
 
     # -- operations --------------------------------------------------------------------
     @operation(schemas.InboxQuery)
@@ -195,8 +280,11 @@ class NotificationsService(ZhiduService):
 
     @operation(schemas.Subscribe, idempotent=True)
     def subscribe(self, payload):
-        return app.subscribe(self.store, self.rules, self.outbound.subscriptions_changed,
-                             payload)
+        return app.subscribe(self.store, self.rules, self.outbound.hooks, payload)
+
+    @operation(schemas.RotateSecret, idempotent=True)
+    def rotate_secret(self, payload):
+        return app.rotate_secret(self.store, self.outbound.hooks, payload)
 
     @operation(schemas.SubscriptionRef)
     def unsubscribe(self, payload):
@@ -229,3 +317,8 @@ class NotificationsService(ZhiduService):
 
     def refresh_metrics(self) -> None:
         self.metrics["pending"].set(self.store.pending_count())
+
+
+# Events other services' distributions route to people (notifications.contributed):
+# each is handled as the service's own events are.
+attach_handlers(NotificationsService, CONTRIBUTED, "_notify")

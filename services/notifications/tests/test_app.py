@@ -4,19 +4,27 @@ The store is an in-memory stand-in with only the methods the functions use;
 the senders record what would have left the building.
 """
 import copy
+import ipaddress
 import uuid
 from datetime import timedelta
 
+import eventlet
+import eventlet.event
 import pytest
+from cryptography.fernet import Fernet
 from notifications import app
 from notifications.channels import Outcome
 from notifications.dispatch import Courier
 from notifications.fanout import earliest_due, item_delivery
-from notifications.outbound import Subscribers
+from notifications.outbound import Hooks, Subscribers
 from notifications.rulebook import load_rules
+from notifications.targets import TargetPolicy
 from zhidu.domain import DomainNotFound, DomainValidation
 from zhidu.envelope import make_envelope
+from zhidu.secretbox import InvalidToken, SecretBox
 from zhidu.times import utcnow
+
+BOX = SecretBox([Fernet.generate_key()])
 
 PEOPLE = {
     "E1": {"name": "王丽", "email": "li@example.com", "phone": "13800000001",
@@ -72,10 +80,19 @@ class FakeStore:
         return dict(self.prefs[recipient_id])
 
     # -- subscriptions
-    def add_subscription(self, url, event_types, secret, actor, now):
+    def add_subscription(self, url, event_types, sealed_secret, actor, now):
         doc = {"_id": str(uuid.uuid4()), "url": url, "event_types": event_types,
-               "secret": secret, "active": True, "created_at": now}
+               "secret_sealed": sealed_secret, "previous_secret_sealed": None,
+               "previous_until": None, "active": True, "created_at": now}
         self.subs[doc["_id"]] = doc
+        return dict(doc)
+
+    def rotate_secret(self, subscription_id, sealed_secret, previous_until, actor, now):
+        doc = self.subs.get(subscription_id)
+        if doc is None or not doc["active"]:
+            return None
+        doc.update(previous_secret_sealed=doc["secret_sealed"], secret_sealed=sealed_secret,
+                   previous_until=previous_until, rotated_at=now)
         return dict(doc)
 
     def remove_subscription(self, subscription_id, actor, now):
@@ -87,12 +104,19 @@ class FakeStore:
 
     def active_subscriptions(self):
         self.subscription_reads += 1
-        return [{k: v for k, v in s.items() if k != "secret"}
+        return [{k: v for k, v in s.items() if "secret" not in k}
                 for s in self.subs.values() if s["active"]]
 
-    def secrets(self, ids):
-        return {i: self.subs[i]["secret"] for i in ids if i in self.subs
-                and self.subs[i]["active"]}
+    def secrets(self, ids, now):
+        found = {}
+        for i in ids:
+            doc = self.subs.get(i)
+            if doc is None or not doc["active"]:
+                continue
+            found[i] = [doc["secret_sealed"]]
+            if doc["previous_until"] is not None and doc["previous_until"] > now:
+                found[i].append(doc["previous_secret_sealed"])
+        return found
 
     # -- what events leave
     def add_notices(self, items, webhooks):
@@ -114,9 +138,14 @@ class FakeStore:
     # -- sending
     def due(self, now, limit):
         items = [i["_id"] for i in self.items.values() if i["due"] and i["due"] <= now]
-        hooks = [w["_id"] for w in self.webhooks.values()
-                 if w["state"] == "pending" and w["next_attempt_at"] <= now]
-        return items[:limit], hooks[:limit]
+        own = [w["_id"] for w in self.webhooks.values() if w["channel"] != "webhook"
+               and w["state"] == "pending" and w["next_attempt_at"] <= now]
+        return items[:limit], own[:limit]
+
+    def due_webhooks(self, now, limit):
+        return [{"_id": w["_id"], "target": w["target"]} for w in self.webhooks.values()
+                if w["channel"] == "webhook" and w["state"] == "pending"
+                and w["next_attempt_at"] <= now][:limit]
 
     def claim_item(self, item_id, now, lease_seconds):
         item = self.items[item_id]
@@ -158,17 +187,17 @@ class FakeStore:
 class FakeSenders:
     """Records every send; answers from a script whose last outcome repeats.
 
-    Like the real ones, a webhook without its subscription's secret is not sent.
+    Like the real ones, a webhook without its subscription's secrets is not sent.
     """
 
     def __init__(self, *script):
         self.script = list(script) or [Outcome(True, status=250)]
         self.sent: list[tuple] = []
 
-    def send(self, delivery, secret=None):
-        if delivery["channel"] == "webhook" and secret is None:
+    def send(self, delivery, secrets=None):
+        if delivery["channel"] == "webhook" and secrets is None:
             return Outcome(False, error="subscription no longer exists", final=True)
-        self.sent.append((delivery["channel"], delivery["target"], secret))
+        self.sent.append((delivery["channel"], delivery["target"], secrets))
         return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
 
@@ -190,8 +219,18 @@ def no_subscribers(event_type):
 
 def courier_for(store, rules, *script):
     senders, settled = FakeSenders(*script), []
-    courier = Courier(store, senders, rules.policy, lambda c, s: settled.append((c, s)))
+    courier = Courier(store, senders, rules.policy, lambda c, s: settled.append((c, s)),
+                      box=BOX)
     return courier, senders, settled
+
+
+def public(host, port):
+    """A resolver for the tests' host names: each a public address."""
+    return ["93.184.216.34"]
+
+
+def hooks(changed=lambda: None, resolve=public, allowed=()):
+    return Hooks(TargetPolicy(allowed, resolve), BOX, changed)
 
 
 # -- notify --------------------------------------------------------------------------------
@@ -245,7 +284,7 @@ def test_a_repeated_event_stores_nothing_new_and_sends_nothing(rules):
 
 def test_an_event_for_subscribers_only_reads_nobody_and_posts_the_envelope(rules):
     store = FakeStore()
-    sub = app.subscribe(store, rules, lambda: None, {
+    sub = app.subscribe(store, rules, hooks(), {
         "url": "http://hook.test/a", "event_types": ["dormitory.*"], "secret": "s" * 20,
         "actor": {"id": "IT1", "role": "it_admin"}})
     subscribers = Subscribers(store.active_subscriptions, ttl=60)
@@ -257,7 +296,7 @@ def test_an_event_for_subscribers_only_reads_nobody_and_posts_the_envelope(rules
     assert notified.items == [] and hook["subscription_id"] == sub["subscription_id"]
     courier, senders, _ = courier_for(store, rules)
     courier.send_now(notified)
-    assert senders.sent == [("webhook", "http://hook.test/a", "s" * 20)]
+    assert senders.sent == [("webhook", "http://hook.test/a", ["s" * 20])]
     assert store.webhooks[hook["_id"]]["state"] == "delivered"
 
 
@@ -350,7 +389,7 @@ def test_a_send_that_could_outlast_its_lease_is_left_to_the_sweep(rules):
 
 def test_a_webhook_to_a_removed_subscription_fails_for_good_unsent(rules):
     store = FakeStore()
-    sub = app.subscribe(store, rules, lambda: None, {
+    sub = app.subscribe(store, rules, hooks(), {
         "url": "http://hook.test/p", "event_types": ["penalties.penalty_issued"],
         "secret": "s" * 20, "actor": {"id": "IT1", "role": "it_admin"}})
     notified = app.notify(store, rules, Subscribers(store.active_subscriptions, 60).matching,
@@ -385,7 +424,7 @@ def test_the_subscriber_list_is_read_once_a_while_and_again_after_a_change(rules
     subscribers = Subscribers(store.active_subscriptions, ttl=5, clock=lambda: clock[0])
     changed = subscribers.forget
     assert subscribers.matching("penalties.penalty_issued") == []
-    made = app.subscribe(store, rules, changed, {
+    made = app.subscribe(store, rules, hooks(changed), {
         "url": "http://hook.test/s", "event_types": ["penalties.*"], "secret": "s" * 20,
         "actor": {"id": "IT1", "role": "it_admin"}})
     [sub] = subscribers.matching("penalties.penalty_issued")
@@ -424,3 +463,167 @@ def test_earliest_due_is_the_first_pending_retry():
                          {"state": "pending", "next_attempt_at": t + timedelta(seconds=60)},
                          {"state": "pending", "next_attempt_at": t}]) == t
     assert earliest_due([{"state": "failed", "next_attempt_at": None}]) is None
+
+
+# -- webhooks: where they may point, their secrets, their own lane ------------------------
+ADMIN = {"id": "IT1", "role": "it_admin"}
+
+
+def hook_payload(url, **extra):
+    return {"url": url, "event_types": ["penalties.*"], "secret": "s" * 20, "actor": ADMIN,
+            **extra}
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/hook", "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook",
+    "http://169.254.169.254/latest/meta-data/", "http://0.0.0.0/", "http://10.1.2.3/",
+    "http://2130706433/", "http://0x7f000001/", "http://ops:hunter2@hook.test/",
+])
+def test_a_webhook_that_would_reach_inside_or_carries_credentials_is_refused_naming_url(
+        rules, url):
+    store = FakeStore()
+    with pytest.raises(DomainValidation) as refused:
+        app.subscribe(store, rules, hooks(), hook_payload(url))
+    assert list(refused.value.errors) == ["url"]
+    assert store.subs == {}
+
+
+def test_a_name_is_judged_by_every_address_it_resolves_to(rules):
+    store = FakeStore()
+    inside = {"intranet.test": ["10.0.0.8"], "both.test": ["93.184.216.34", "192.168.1.9"]}
+
+    def resolve(host, port):
+        return inside.get(host, [])
+    for host, said in (("intranet.test", "resolves to 10.0.0.8, a private address"),
+                       ("both.test", "resolves to 192.168.1.9, a private address"),
+                       ("nowhere.test", "does not resolve")):
+        with pytest.raises(DomainValidation) as refused:
+            app.subscribe(store, rules, hooks(resolve=resolve),
+                          hook_payload(f"http://{host}/h"))
+        assert said in refused.value.errors["url"][0], refused.value.errors
+    # A network the deployment lists is reachable; a metadata address never is.
+    allowed = hooks(resolve=resolve, allowed=[ipaddress.ip_network("10.0.0.0/8"),
+                                              ipaddress.ip_network("169.254.0.0/16")])
+    assert app.subscribe(store, rules, allowed, hook_payload("http://intranet.test/h"))
+    with pytest.raises(DomainValidation, match="metadata"):
+        app.subscribe(store, rules, allowed, hook_payload("http://169.254.169.254/"))
+
+
+def test_the_secret_is_stored_sealed_and_only_the_key_opens_it(rules):
+    store = FakeStore()
+    made = app.subscribe(store, rules, hooks(), hook_payload("http://hook.test/s"))
+    stored = store.subs[made["subscription_id"]]
+    assert "secret" not in stored and "s" * 20 not in repr(stored)
+    assert BOX.open(stored["secret_sealed"]) == "s" * 20
+    with pytest.raises(InvalidToken):
+        SecretBox([Fernet.generate_key()]).open(stored["secret_sealed"])
+
+
+def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(rules):
+    store = FakeStore()
+    made = app.subscribe(store, rules, hooks(), hook_payload("http://hook.test/r"))
+    now = utcnow()
+    rotated = app.rotate_secret(store, hooks(), {
+        "subscription_id": made["subscription_id"], "secret": "n" * 20,
+        "overlap_seconds": 3600, "actor": ADMIN}, now=now)
+    assert rotated["previous_secret_until"] == now + timedelta(seconds=3600)
+    subscribers = Subscribers(store.active_subscriptions, ttl=0).matching
+    down = Outcome(False, status=503, error="HTTP 503")
+    courier, senders, _ = courier_for(store, rules, down, down, Outcome(True, status=200))
+    # Within the overlap every delivery carries both, the new one first.
+    notified = app.notify(store, rules, subscribers, penalty(), now=now)
+    courier.send_now(notified)
+    assert [s for s in senders.sent if s[0] == "webhook"] == [
+        ("webhook", "http://hook.test/r", ["n" * 20, "s" * 20])]
+    # Its retry after the overlap carries the new one only.
+    app.sweep(courier, now + timedelta(seconds=3601))
+    assert [s for s in senders.sent if s[0] == "webhook"][-1] == \
+        ("webhook", "http://hook.test/r", ["n" * 20])
+    with pytest.raises(DomainNotFound):
+        app.rotate_secret(store, hooks(), {"subscription_id": "nope", "secret": "x" * 20,
+                                           "overlap_seconds": 0, "actor": ADMIN})
+
+
+class BlockingSenders(FakeSenders):
+    """Webhooks to ``/hang`` wait until released; everything else answers at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = eventlet.event.Event()
+        self.in_flight = self.most_in_flight = 0
+        self.mail_sent_while_hanging = None
+
+    def send(self, delivery, secrets=None):
+        if delivery["channel"] == "email":
+            self.mail_sent_while_hanging = self.in_flight > 0
+        if delivery["channel"] == "webhook" and delivery["target"].endswith("/hang"):
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                self.release.wait()
+            finally:
+                self.in_flight -= 1
+        return super().send(delivery, secrets)
+
+
+def until(condition, seconds=5.0):
+    timer = eventlet.Timeout(seconds)
+    try:
+        while not condition():
+            eventlet.sleep(0.01)
+    finally:
+        timer.cancel()
+
+
+def test_webhooks_that_hang_delay_no_mail_and_a_target_gets_at_most_its_share(rules):
+    """The timer's sweeps: one whose webhooks hang does not hold up the next tick's mail."""
+    store = FakeStore()
+    for n in range(5):  # five subscriptions to one slow target
+        app.subscribe(store, rules, hooks(), hook_payload(f"http://slow.test/{n}/hang",
+                                                          event_types=["dormitory.*"]))
+    senders = BlockingSenders()
+    courier = Courier(store, senders, rules.policy, box=BOX)
+    # Stored by a process that died: their lease has run out, the sweep sends them.
+    long_ago = utcnow() - timedelta(seconds=rules.policy.lease_seconds + 1)
+    app.notify(store, rules, Subscribers(store.active_subscriptions, 0).matching,
+               make_envelope("dormitory", "violation_recorded", {
+                   "violation_id": "V1", "employee_id": "E1", "code": "D16", "points": 3}),
+               now=long_ago)
+    courier.sweep_due(max_batches=1)
+    until(lambda: senders.in_flight == rules.policy.webhook_per_target)
+    # A mail falls due while the target holds them: the next tick sends it at once.
+    app.notify(store, rules, no_subscribers, penalty(), now=long_ago)
+    courier.sweep_due(max_batches=1)
+    assert [s[1] for s in senders.sent] == ["li@example.com"]
+    assert senders.mail_sent_while_hanging is True
+    assert senders.in_flight == rules.policy.webhook_per_target and courier.webhooks_sweeping
+    senders.release.send()
+    until(lambda: not courier.webhooks_sweeping)
+    assert all(w["state"] == "delivered" for w in store.webhooks.values())
+    assert len(store.webhooks) == 5
+    assert senders.most_in_flight == rules.policy.webhook_per_target
+
+
+def test_a_target_that_does_not_answer_is_left_for_the_next_sweep(rules):
+    store = FakeStore()
+    for n in range(4):
+        app.subscribe(store, rules, hooks(), hook_payload(f"http://dead.test/{n}"))
+    app.subscribe(store, rules, hooks(), hook_payload("http://alive.test/x"))
+    silent = Outcome(False, error="no reply within 5 s", unanswered=True)
+    courier, senders, _ = courier_for(store, rules)
+    notified = app.notify(store, rules, Subscribers(store.active_subscriptions, 0).matching,
+                          make_envelope("penalties", "threshold_reached", {
+                              "employee_id": "E9", "kind": "admonishment", "year": 2026}))
+    senders.script = [silent]
+    senders.send = lambda d, secrets=None, real=senders.send: (
+        real(d, secrets) if "dead" in d["target"] else Outcome(True, status=200))
+    due = max(w["next_attempt_at"] for w in notified.webhooks)
+    counts = app.sweep(courier, due)  # the lease they were stored with has run out
+    # No more of the dead target was tried than its slots allow (those already
+    # under way when the first went unanswered), the rest left due; the other
+    # target was served all the same.
+    dead_tries = [s for s in senders.sent if "dead" in s[1]]
+    assert 1 <= len(dead_tries) <= rules.policy.webhook_per_target
+    assert counts["delivered"] == 1 and counts["attempted"] == 1 + len(dead_tries)
+    untried = [w for w in store.webhooks.values() if "dead" in w["target"] and not w["attempts"]]
+    assert len(untried) == 4 - len(dead_tries)

@@ -23,7 +23,6 @@ import requests
 from aiosmtpd.controller import Controller
 from directory.service import DirectoryService
 from nameko.exceptions import RemoteError
-from nameko.standalone.events import event_dispatcher
 from notifications.service import NotificationsService
 from notifications.signing import verify
 from pymongo.errors import OperationFailure
@@ -36,6 +35,9 @@ from zhidu.uow import StaleWrite
 pytestmark = pytest.mark.integration
 
 SECRET = "a-long-shared-webhook-secret"
+# The receivers these tests start listen on 127.0.0.1, which webhooks may only
+# reach where the deployment says so.
+LOCAL = "127.0.0.0/8"
 PEOPLE = [
     {"employee_id": "E1", "name": "王丽", "gender": "F", "department": "cs", "unit": "centre",
      "manager_id": "M1", "email": "li@example.com", "phone": "13800000001"},
@@ -128,17 +130,28 @@ def receiver():
 
 
 @pytest.fixture
-def suite(start_service, rpc, mail, receiver):
+def suite_config():
+    """Settings a test adds to the suite's notifications service (by parametrizing this)."""
+    return {}
+
+
+@pytest.fixture
+def suite(start_service, rpc, mail, receiver, suite_config):
     """Directory and notifications running, the directory's people copied over."""
     start_service(DirectoryService)
     container = start_service(
-        NotificationsService, ZHIDU_SMTP_HOST="127.0.0.1", ZHIDU_SMTP_PORT=str(mail.port),
-        ZHIDU_SMTP_FROM="zhidu@example.com", ZHIDU_HR_IDS="H9", ZHIDU_CENTRE_LEADERS="C1",
-        ZHIDU_DEPUTY_GM_IDS="D1", ZHIDU_SMS_WEBHOOK_URL=f"{receiver.url}/sms")
+        NotificationsService, **{
+            "ZHIDU_SMTP_HOST": "127.0.0.1", "ZHIDU_SMTP_PORT": str(mail.port),
+            "ZHIDU_SMTP_FROM": "zhidu@example.com", "ZHIDU_HR_IDS": "H9",
+            "ZHIDU_CENTRE_LEADERS": "C1", "ZHIDU_DEPUTY_GM_IDS": "D1",
+            "ZHIDU_SMS_WEBHOOK_URL": f"{receiver.url}/sms",
+            "ZHIDU_WEBHOOK_ALLOWED_NETWORKS": LOCAL, **suite_config})
     for person in PEOPLE:
         rpc.directory.upsert_employee(person)
-    wait_for(lambda: handled(container, "on_employee_upserted") >= len(PEOPLE),
-             message="people copied from the directory")
+    # Addresses come in an event of their own (every one of PEOPLE has one).
+    wait_for(lambda: handled(container, "on_employee_upserted") >= len(PEOPLE)
+             and handled(container, "on_employee_contact_changed") >= len(PEOPLE),
+             message="people and their addresses copied from the directory")
     return container
 
 
@@ -165,8 +178,9 @@ def handled(container, entrypoint) -> float:
 
 
 def publish(config, source, event_type, data=None, envelope=None) -> dict:
+    """As the source service publishes it: as its own broker user."""
     envelope = envelope or make_envelope(source, event_type, data)
-    event_dispatcher(config)(source, event_type, envelope)
+    publish_event(config["AMQP_URI"], envelope)
     return envelope
 
 
@@ -216,7 +230,7 @@ def test_penalty_notice_reaches_inbox_mail_and_a_signed_webhook(
     hooks = wait_for(lambda: len(receiver.at("/hooks/ok")) == 2 and receiver.at("/hooks/ok"))
     for hook in hooks:
         assert verify(SECRET, hook["body"], hook["headers"]["X-Zhidu-Signature"])
-        assert hook["headers"]["X-Zhidu-Signature"].startswith("sha256=")
+        assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64}", hook["headers"]["X-Zhidu-Signature"])
         assert hook["headers"]["X-Zhidu-Event-Type"] == "penalties.penalty_issued"
     by_id = {h["headers"]["X-Zhidu-Event-Id"]: json.loads(h["body"]) for h in hooks}
     assert by_id == {own["id"]: own, boss["id"]: boss}
@@ -527,7 +541,9 @@ def publish_envelope(config, event_type, data) -> dict:
 def gms(suite, rpc):
     for person in GMS:
         rpc.directory.upsert_employee(person)
-    wait_for(lambda: handled(suite, "on_employee_upserted") >= len(PEOPLE) + len(GMS),
+    with_address = sum(1 for p in GMS if p.get("email") or p.get("phone"))
+    wait_for(lambda: handled(suite, "on_employee_upserted") >= len(PEOPLE) + len(GMS)
+             and handled(suite, "on_employee_contact_changed") >= len(PEOPLE) + with_address,
              message="the GMs copied from the directory")
     return [p["employee_id"] for p in GMS]
 
@@ -751,9 +767,10 @@ def test_the_timer_retries_on_a_deployment_policy(start_service, rpc, zhidu_conf
                                                    tmp_path):
     policy = tmp_path / "delivery.yaml"
     policy.write_text("retry_after_seconds: [0.3, 0.3]\nlease_seconds: 2\n"
-                      "timeouts: {smtp_seconds: 1, http_seconds: 1}\n", encoding="utf-8")
+                      "timeouts: {smtp_seconds: 1, http_seconds: 1}\n"
+                      "webhooks: {attempt_seconds: 1}\n", encoding="utf-8")
     start_service(NotificationsService, ZHIDU_NOTIFY_DELIVERY_POLICY=str(policy),
-                  ZHIDU_SWEEP_INTERVAL="0.2")
+                  ZHIDU_SWEEP_INTERVAL="0.2", ZHIDU_WEBHOOK_ALLOWED_NETWORKS=LOCAL)
     receiver.script = {"/flaky": [500, 200]}
     rpc.notifications.subscribe({"url": f"{receiver.url}/flaky", "secret": SECRET,
                                  "event_types": ["attendance.leave_decided"]})
@@ -762,6 +779,143 @@ def test_the_timer_retries_on_a_deployment_policy(start_service, rpc, zhidu_conf
     [hook] = wait_for(lambda: (log := rpc.notifications.deliveries({"event_id": event["id"]}))
                       and log[0]["state"] == "delivered" and log, message="retried by timer")
     assert [a["ok"] for a in hook["attempts"]] == [False, True]
+
+
+# -- webhooks: inside addresses, rotation, and their own lane ----------------------------------
+def test_a_webhook_may_not_point_inside_and_the_refusal_names_url(suite, rpc, auth_headers,
+                                                                   receiver):
+    n = rpc.notifications
+    good = {"url": f"{receiver.url}/x", "secret": SECRET, "event_types": ["penalties.*"]}
+    for url, rule in (("http://169.254.169.254/latest/meta-data/", "metadata"),
+                      ("http://10.1.2.3/hook", "private"), ("http://[::1]:8080/", "loopback"),
+                      ("http://2130706433/", "four decimal parts"),
+                      (f"http://ops:pw@127.0.0.1:{receiver.url.rsplit(':', 1)[1]}/x",
+                       "user name or password")):
+        refusal = json.loads(_refused(n.subscribe, dict(good, url=url)))
+        assert list(refusal) == ["url"] and rule in refusal["url"][0], refusal
+    reply = requests.post(f"{suite.web_url}/api/v1/notifications/subscriptions", timeout=10,
+                          headers=auth_headers(), json=dict(good, url="http://0.0.0.0/"))
+    assert reply.status_code == 400 and "unspecified" in reply.json()["fields"]["url"][0]
+    assert n.subscriptions({}) == []
+    assert n.subscribe(good)["subscription_id"]  # 127.0.0.0/8 is listed for these tests
+
+
+def test_a_rotated_secret_signs_beside_the_old_one_and_neither_is_stored_plain(
+        suite, rpc, zhidu_config, receiver, auth_headers):
+    sub = rpc.notifications.subscribe({"url": f"{receiver.url}/rot", "secret": SECRET,
+                                       "event_types": ["penalties.penalty_issued"]})
+    new_secret = "the-replacement-secret-of-2026"
+    reply = requests.post(
+        f"{suite.web_url}/api/v1/notifications/subscriptions/{sub['subscription_id']}/secret",
+        json={"secret": new_secret, "overlap_seconds": 600}, headers=auth_headers(),
+        timeout=10)
+    assert reply.status_code == 200, reply.text
+    until = at(reply.json()["previous_secret_until"])
+    assert timedelta(seconds=590) < until - datetime.now(until.tzinfo) <= timedelta(seconds=600)
+    [listed] = rpc.notifications.subscriptions({})
+    assert listed["previous_secret_until"] == reply.json()["previous_secret_until"]
+    stored = service_db(zhidu_config, "notifications").subscriptions.find_one(
+        {"_id": sub["subscription_id"]})
+    assert SECRET not in repr(stored) and new_secret not in repr(stored)
+    assert "secret" not in stored and stored["secret_sealed"]
+
+    publish(zhidu_config, "penalties", "penalty_issued", penalty("E1", "individual", "P41"))
+    [hook] = wait_for(lambda: receiver.at("/rot"), message="the signed delivery")
+    header = hook["headers"]["X-Zhidu-Signature"]
+    assert header.count("v1=") == 2
+    assert verify(new_secret, hook["body"], header) and verify(SECRET, hook["body"], header)
+    # A person may not replace it, nor may an unknown subscription be rotated.
+    _refused(rpc.as_person("E1").notifications.rotate_secret,
+             {"subscription_id": sub["subscription_id"], "secret": "x" * 20},
+             "PermissionDenied")
+    _refused(rpc.notifications.rotate_secret, {"subscription_id": "nope", "secret": "x" * 20},
+             "NotFound")
+    assert "overlap_seconds" in _refused(rpc.notifications.rotate_secret, {
+        "subscription_id": sub["subscription_id"], "secret": "x" * 20,
+        "overlap_seconds": 8 * 86400})
+
+
+class HangingTarget:
+    """A webhook receiver that answers its first request 500 at once and holds every
+    later one open, unanswered, until the sender gives up or the test closes it."""
+
+    def __init__(self):
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.requests, self.holding, self.conns, self.answering = 0, 0, [], []
+        self.server = eventlet.spawn(self._serve)
+
+    def _serve(self):
+        while True:
+            conn, _ = self.listener.accept()
+            self.conns.append(conn)
+            self.answering.append(eventlet.spawn(self._answer, conn))
+
+    def _answer(self, conn):
+        self.requests += 1
+        try:
+            conn.recv(65536)
+            if self.requests == 1:
+                conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\n"
+                             b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            self.holding += 1
+            try:
+                while conn.recv(4096):  # until the sender hangs up
+                    pass
+            finally:
+                self.holding -= 1
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        for thread in (self.server, *self.answering):
+            thread.kill()
+        for conn in self.conns:
+            conn.close()
+        self.listener.close()
+
+
+class TestAWebhookTargetThatHangs:
+    """The timer sweeps every 0.2 s; a webhook attempt may take 10 s, a mail 2 s."""
+
+    @pytest.fixture
+    def suite_config(self, tmp_path):
+        policy = tmp_path / "delivery.yaml"
+        policy.write_text("retry_after_seconds: [0.5, 0.5, 0.5]\nlease_seconds: 30\n"
+                          "timeouts: {smtp_seconds: 2, http_seconds: 10}\n"
+                          "webhooks: {attempt_seconds: 10}\n", encoding="utf-8")
+        return {"ZHIDU_NOTIFY_DELIVERY_POLICY": str(policy), "ZHIDU_SWEEP_INTERVAL": "0.2"}
+
+    def test_does_not_delay_an_email(self, suite, rpc, zhidu_config, mail):
+        target = HangingTarget()
+        try:
+            sub = rpc.notifications.subscribe({"url": target.url, "secret": SECRET,
+                                               "event_types": ["dormitory.*"]})
+            publish(zhidu_config, "dormitory", "violation_recorded", {
+                "violation_id": "V7", "incident_id": "I7", "employee_id": "E2",
+                "code": "D16", "points": 3, "at": "2026-11-23T04:00:00+00:00",
+                "building": "A", "room_no": "101"})
+            # Its first attempt got a 500; the timer's retry is now held by the target.
+            wait_for(lambda: target.holding == 1, message="the webhook retry held")
+            # A mail falls due while it is held: its first attempt finds the mail
+            # server down, so only the timer's sweep can send it.
+            event = publish(zhidu_config, "penalties", "penalty_issued",
+                            penalty("E1", "individual", "P51"))
+            wait_for(lambda: [a for d in rpc.notifications.deliveries({"event_id": event["id"]})
+                              for a in d["attempts"]], message="the mail's first attempt")
+            mail.start()
+            wait_for(lambda: mail.sink.to("li@example.com"), timeout=8, message="the mail")
+            # Sent while the webhook attempt was still hanging, not after it gave up.
+            assert target.holding == 1
+            [hook] = rpc.notifications.deliveries({"subscription_id": sub["subscription_id"]})
+            assert [a.get("status") for a in hook["attempts"]] == [500]
+            [letter] = rpc.notifications.deliveries({"event_id": event["id"]})
+            assert letter["state"] == "delivered" and len(letter["attempts"]) == 2
+        finally:
+            target.close()
 
 
 # -- a unit re-run sends nothing twice ---------------------------------------------------

@@ -7,6 +7,7 @@ from zhidu.domain import DomainConflict
 from zhidu.times import as_utc, local_date, to_iso, utcnow
 
 from ..clocking import incident_outcome, minutes_off_shift
+from ..outings import covering_outing
 from ..shifts import shift_from_dict, shift_instants
 from .booking import Booker
 from .closing import DayCloser
@@ -68,6 +69,11 @@ def report_incident(work, payload: dict) -> dict:
     entry, _, _ = rostered_shift_at(work, employee_id, at, timedelta(0), timedelta(0))
     if entry is None:
         raise DomainConflict(f"{employee_id} is not on a rostered shift at {to_iso(at)}")
+    if payload["kind"] == "off_post":
+        outing = covering_outing(work.store.outings_around(employee_id, at), at)
+        if outing is not None:
+            raise DomainConflict(f"{employee_id} was out with approval at {to_iso(at)} "
+                                 f"(outing {outing['outing_id']}, 002 §1 1.2.3): not off post")
     incident_id = f"{employee_id}:{payload['kind']}:{to_iso(at)}"
     incident = {"_id": incident_id, "employee_id": employee_id, "date": entry["date"],
                 "kind": payload["kind"], "at": at, "minutes": payload["minutes"],

@@ -52,7 +52,10 @@ def request_leave(work, payload: dict) -> dict:
     store.insert_leave(leave)
     work.outbox.emit("leave_requested", dict(
         leave_event(leave), approver_role=leave["next_approver_role"],
-        required_approvals=leave["required_approvals"]), key=leave["leave_id"])
+        required_approvals=leave["required_approvals"],
+        department=(work.caller.person(employee_id) or {}).get("department")
+        if work.caller else None),
+        key=leave["leave_id"])
     return _reply(leave)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from zhidu.domain import DomainConflict
-from zhidu.times import utcnow
+from zhidu.times import to_iso, utcnow
 
 from ..rosters import (
     apply_roster,
@@ -58,6 +58,7 @@ def set_roster(work, payload: dict) -> dict:
                         reason=payload["reason"], tz=work.rules.tz)
     store.save_roster(plan["entries"], existing, plan["changes"])
     announce_duty(work, duty_touched(existing, plan["entries"]), shifts, at)
+    announce_changes(work, plan["changes"], plan["entries"], at)
     return {"saved": len(plan["entries"]), "unchanged": len(entries) - len(plan["entries"]),
             "published": payload["published"], "changes": plan["changes"]}
 
@@ -78,6 +79,30 @@ def announce_duty(work, entries: list[dict], shifts: dict, at: datetime) -> None
     work.outbox.emit("duty_rostered", {"entries": announced},
                      key=f"duty:{at.isoformat()}:{announced[0]['employee_id']}:"
                          f"{announced[0]['date']}", at=at)
+
+
+def announce_changes(work, changes: list[dict], entries: list[dict], at: datetime) -> None:
+    """A changed published roster is told to each person whose shifts changed
+    (排班表如经修改,需通知…相关部门及人员, 002 §1 1.1.7): one event per person."""
+    if not changes:
+        return
+    on_call = {e["key"]: bool(e.get("on_call")) for e in entries}
+    by_person: dict[str, list[dict]] = {}
+    for change in sorted(changes, key=lambda c: (c["employee_id"], c["date"])):
+        by_person.setdefault(change["employee_id"], []).append(change)
+    departments = work.store.departments_of(set(by_person))
+    for employee_id, mine in by_person.items():
+        first = mine[0]
+        work.outbox.emit("roster_changed", {
+            "employee_id": employee_id, "department": departments.get(employee_id),
+            "changes": [{"date": c["date"], "from_shift": c["from_shift"],
+                         "to_shift": c["to_shift"], "on_call": on_call.get(c["key"], False)}
+                        for c in mine],
+            "days": [f"{c['date']} {c['from_shift']} → {c['to_shift']}" for c in mine],
+            "approved_by": first["approved_by"],
+            "approver_id": (first["approved_by"] or {}).get("id"), "reason": first["reason"],
+            "at": to_iso(at)},
+            key=f"roster_change:{employee_id}:{at.isoformat()}:{first['date']}", at=at)
 
 
 def get_roster(store, payload: dict) -> list[dict]:

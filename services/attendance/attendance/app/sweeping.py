@@ -1,7 +1,10 @@
 """What time alone decides: ``sweep({now})``.
 
 - sick leave without proof 5 working days after it ends becomes personal leave;
-- a department's monthly report unsubmitted past its due day books R01;
+- a department's monthly report unsubmitted past its due day books R01 (also
+  one sent back and not submitted again), and its submission becomes a duty;
+- every duty past its deadline — a review of a post's duty log, a step of the
+  monthly sheet — is reminded (``duties``);
 - roster days whose every shift has ended are closed (as ``close_day``);
 - a holiday whose roster was not handed in a week ahead is announced once per
   department running shift duty.
@@ -21,11 +24,12 @@ from zhidu.operations import jsonable
 from zhidu.times import local_date
 
 from ..leave import convert, should_convert
-from ..reports import monthly_report_status
+from ..reports import SUBMISSION, monthly_report_status, report_key
 from ..rosters import holiday_periods, holiday_roster_deadline
 from .booking import Booker
 from .closing import DayCloser
-from .reports import head_of
+from .duties import remind
+from .reports import head_of, report_duty
 from .rosters import holiday_gaps
 
 # How many roster days one sweep closes at most; the rest wait for the next.
@@ -45,7 +49,9 @@ def sweep(work, now: datetime) -> dict:
             "leaves_converted": sick_proofs(work, now),
             "reports_overdue": reports(work, now),
             "days_closed": days(work, now),
-            "holiday_rosters_overdue": holiday_rosters(work, now)}
+            "holiday_rosters_overdue": holiday_rosters(work, now),
+            # Last: the duties the steps above opened are reminded in this sweep.
+            "reminders_sent": remind(work, now)}
 
 
 # -- sick leave proof (000 §2 四.2) -----------------------------------------
@@ -94,21 +100,32 @@ def reports(work, now: datetime) -> list[str]:
 
 def _overdue(work, department: str, clerk_id: str, year: int, month: int,
              now: datetime) -> str | None:
-    """One unit: the report recorded as overdue, and its R01 booked and announced."""
-    key = f"report:{department}:{year:04d}-{month:02d}"
-    if work.store.report(key) is not None:
+    """One unit: the report recorded as overdue, its R01 booked and announced, and
+    its submission a duty to remind."""
+    store = work.store
+    stored = store.report(report_key(department, year, month))
+    if stored is not None and (stored.get("submitted_at") is not None
+                               or stored.get("status") == "overdue"):
         return None
     status = monthly_report_status(department=department, year=year, month=month,
                                    policy=work.rules.attendance, now=now, clerk_id=clerk_id,
-                                   head_id=head_of(work.store, department, clerk_id),
+                                   head_id=head_of(store, department, clerk_id),
                                    tz=work.rules.tz)
     if status["status"] != "overdue":
         return None
-    work.store.insert_report(dict(
-        status, submitted_at=None, clerk_id=clerk_id,
-        head_id=status["violations"][0]["detail"]["dept_manager_id"]))
+    head_id = status["violations"][0]["detail"]["dept_manager_id"]
+    if stored is None:
+        report = dict(status, submitted_at=None, clerk_id=clerk_id, head_id=head_id,
+                      awaiting=SUBMISSION, awaiting_due_at=status["due_at"], approved=False,
+                      steps=[])
+        store.insert_report(report)
+    else:      # sent back and not submitted again by the due date
+        report = dict(stored, status="overdue", violations=status["violations"],
+                      clerk_id=clerk_id, head_id=head_id)
+        store.save_report(report, stored)
     Booker(work).violations(status["violations"])
-    return key
+    store.open_duties([report_duty(work, report)])
+    return report["key"]
 
 
 # -- closing finished roster days -----------------------------------------------
