@@ -28,6 +28,8 @@ import functools
 import logging
 import socket
 import traceback
+from collections.abc import Callable
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from amqp.exceptions import AccessRefused, NotFound
@@ -390,7 +392,8 @@ def check_event_data(envelope: dict, mode: str = "bounds") -> None:
             for e in errors[:5]]})
 
 
-def on_event(source_service: str, event_type: str, *, keyed: bool = False):
+def on_event(source_service: str, event_type: str, *, keyed: bool = False,
+             wanted: Callable[[Any, dict], bool] | None = None):
     """Handle ``<source_service>.<event_type>`` exactly once in effect.
 
     The envelope and its data are validated against the source's published
@@ -407,6 +410,12 @@ def on_event(source_service: str, event_type: str, *, keyed: bool = False):
     there and does nothing. That saves a write per event on the hot chain. A
     keyed handler whose result has a true ``nothing_new`` is counted as a
     duplicate.
+
+    ``wanted(service, envelope)``, when given, is asked first, from what the
+    service holds in memory: an event it says concerns nobody here is
+    acknowledged without a unit of work — no record, no transaction. Only a
+    handler that would write nothing for such an event may say so, so a
+    redelivery of it is as harmless as the first.
     """
     def decorator(fn):
         handler = fn.__name__
@@ -416,6 +425,8 @@ def on_event(source_service: str, event_type: str, *, keyed: bool = False):
             envelope = validate_envelope(body)
             check_event_data(envelope, str(setting(getattr(self, "config", None),
                                                    "ZHIDU_EVENT_VALIDATION")))
+            if wanted is not None and not wanted(self, envelope):
+                return None
             key = f"{handler}:{envelope['id']}"
             outbox = self.outbox
             mark = outbox.mark()

@@ -103,6 +103,23 @@ def receive_alerts(store, rules: Rules, payload: dict, now=None) -> tuple[dict, 
 
 
 # -- events that concern people ----------------------------------------------------------
+def concerns_anyone(rules: Rules, subscribers, event: dict) -> bool:
+    """Whether ``notify`` could write anything for ``event``, from memory alone.
+
+    An event whose route tells no one (it exists for webhooks) and that no
+    subscription takes is the chain's commonest case: the resident hears of a
+    dormitory violation through the penalty notice, not the violation. It is
+    acknowledged without a transaction; the subscriptions are the cached ones,
+    so a subscription made a moment ago takes the next event.
+    """
+    if event["source"] == "complaints":
+        return True  # notify remembers the case's owner even when no one is told
+    route = rules.routes.route(event["type"])
+    if route is not None and route.recipients:
+        return True
+    return bool(subscribers(event["type"]))
+
+
 def notify(store, rules: Rules, subscribers, event: dict, known: dict | None = None,
            now=None, metrics=None) -> Notified:
     """Store the inbox items and deliveries ``event`` calls for; return the new ones.

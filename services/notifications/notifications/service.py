@@ -20,6 +20,11 @@ from .plugin import CONTRIBUTED
 from .rulebook import load_rules
 from .store import NotificationsStore
 
+
+def _concerns_anyone(service, event) -> bool:
+    return app.concerns_anyone(service.rules, service.outbound.subscribers, event)
+
+
 # A timer's sweep handles one batch at a time, and keeps going while batches are full.
 MAX_BATCHES_PER_TICK = 20
 
@@ -149,7 +154,7 @@ class NotificationsService(ZhiduService):
         return self._notify(event)
 
     # -- attendance ------------------------------------------------------------------
-    @on_event("attendance", "violation_recorded")
+    @on_event("attendance", "violation_recorded", wanted=_concerns_anyone)
     def on_attendance_violation(self, event):
         return self._notify(event)
 
@@ -246,7 +251,7 @@ class NotificationsService(ZhiduService):
     def on_accommodation_revoked(self, event):
         return self._notify(event)
 
-    @on_event("dormitory", "violation_recorded")
+    @on_event("dormitory", "violation_recorded", wanted=_concerns_anyone)
     def on_dormitory_violation(self, event):
         return self._notify(event)
 

@@ -300,6 +300,19 @@ def test_an_event_for_subscribers_only_reads_nobody_and_posts_the_envelope(rules
     assert store.webhooks[hook["_id"]]["state"] == "delivered"
 
 
+def test_an_event_that_tells_no_one_and_that_no_subscription_takes_concerns_nobody(rules):
+    """Such an event is acknowledged without a transaction; a subscription, a
+    route naming people, or a complaint (whose owner is remembered) makes it
+    concern someone."""
+    violation = make_envelope("dormitory", "violation_recorded", {
+        "violation_id": "V1", "employee_id": "E1", "code": "D16", "points": 3})
+    assert not app.concerns_anyone(rules, no_subscribers, violation)
+    assert app.concerns_anyone(rules, lambda event_type: [{"_id": "S1"}], violation)
+    assert app.concerns_anyone(rules, no_subscribers, penalty())
+    warning = make_envelope("complaints", "sla_warning", {"number": "C202611-0001"})
+    assert app.concerns_anyone(rules, no_subscribers, warning)
+
+
 def test_a_decision_before_its_notice_waits_and_one_naming_its_people_does_not(rules):
     store = FakeStore()
     decided = make_envelope("penalties", "notice_decided", {"notice_id": "N-1",
