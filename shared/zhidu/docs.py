@@ -122,9 +122,9 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY constraints.txt requirements.txt ./
 COPY shared ./shared
-COPY services/{name} ./services/{name}
+{copies}
 RUN pip install --no-cache-dir -c constraints.txt -r requirements.txt \\
- && pip install --no-cache-dir -c constraints.txt ./shared ./services/{name} \\
+ && pip install --no-cache-dir -c constraints.txt ./shared {installs} \\
  && install -d -o {uid} -g {uid} -m 700 /var/lib/zhidu/keys
 # Runs as an unprivileged user on a read-only root file system: it writes
 # nothing but /tmp and, in the directory, the signing keys' volume.
@@ -182,8 +182,14 @@ def deployment(plugins) -> dict[str, str]:
     ]
     compose += broker.compose_job(next(iter(plugins)), UID)
     for plugin in plugins.values():
+        # Beside the service, the departments' packages that contribute what it
+        # reads (routes, catalogues, event sources): without them the image
+        # would lack what the suite's own tests run with.
+        shipped = (plugin.name, *plugin.contributors(plugins))
         files[f"services/{plugin.name}/Dockerfile"] = DOCKERFILE.format(
-            name=plugin.name, port=plugin.port, uid=UID)
+            name=plugin.name, port=plugin.port, uid=UID,
+            copies="\n".join(f"COPY services/{n} ./services/{n}" for n in shipped),
+            installs=" ".join(f"./services/{n}" for n in shipped))
         compose += [
             f"  {plugin.name}:",
             "    build:",

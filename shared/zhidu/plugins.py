@@ -42,6 +42,20 @@ class ServicePlugin:
     timers: tuple[str, ...] = field(default_factory=tuple)
     # Entry-point groups of EventSources this service attaches handlers for.
     source_groups: tuple[str, ...] = ()
+    # Other entry-point groups it reads rule data from (catalogues, routes):
+    # its image must carry the distributions that contribute to them.
+    data_groups: tuple[str, ...] = ()
+
+    def contributors(self, plugins) -> tuple[str, ...]:
+        """The other services whose distributions contribute to what this one reads."""
+        service_of = {}
+        for ep in entry_points(group=GROUP):
+            if ep.dist is not None and ep.name in plugins:
+                service_of[ep.dist.name] = ep.name
+        found = {service_of.get(ep.dist.name)
+                 for group in (*self.source_groups, *self.data_groups)
+                 for ep in entry_points(group=group) if ep.dist is not None}
+        return tuple(sorted(name for name in found if name and name != self.name))
 
     def consumed(self) -> tuple[str, ...]:
         """``consumes`` and every event the installed sources declare to it."""

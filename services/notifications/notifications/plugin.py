@@ -41,4 +41,5 @@ PLUGIN = ServicePlugin(
     consumes=CONSUMES,
     event_schemas="notifications.schemas:EVENTS",
     timers=("sweep_timer",),
+    data_groups=("zhidu.notification_routes",),
 )

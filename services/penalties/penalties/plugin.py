@@ -14,4 +14,5 @@ PLUGIN = ServicePlugin(
               "directory.employee_wage_changed"),
     event_schemas="penalties.schemas:EVENTS",
     source_groups=("zhidu.penalty_sources",),
+    data_groups=("zhidu.penalty_catalogs",),
 )

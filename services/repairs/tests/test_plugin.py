@@ -29,6 +29,16 @@ def test_docs_generator_publishes_events_asyncapi_compose_and_k8s():
     assert "EXPOSE 8106" in files["services/repairs/Dockerfile"]
 
 
+def test_the_images_of_the_services_repairs_contributes_to_carry_its_package():
+    """Notifications' routes, penalties' catalogue and source, complaints' source:
+    each of those services' images installs the repairs package, the others do not."""
+    files = build()
+    for service in ("notifications", "penalties", "complaints"):
+        assert "./services/repairs" in files[f"services/{service}/Dockerfile"], service
+    for service in ("directory", "dormitory", "attendance", "console"):
+        assert "services/repairs" not in files[f"services/{service}/Dockerfile"], service
+
+
 def test_penalties_find_the_repairs_catalogue_through_its_entry_point():
     plugins = pytest.importorskip("penalties.plugins")
     paths = plugins.discover_catalog_paths()
