@@ -107,7 +107,8 @@ def _record(service: str, who: str, result: dict) -> None:
 # caller is (relations, self) also as an ordinary person.
 CASES = [("directory", "operator"), ("complaints", "operator"), ("attendance", "operator"),
          ("dormitory", "operator"), ("penalties", "operator"), ("notifications", "operator"),
-         ("complaints", "person"), ("attendance", "person")]
+         ("repairs", "operator"), ("console", "operator"),
+         ("complaints", "person"), ("attendance", "person"), ("repairs", "person")]
 
 
 @pytest.mark.parametrize(("service", "who"), CASES, ids=[f"{s}-{w}" for s, w in CASES])
