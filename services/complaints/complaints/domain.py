@@ -47,6 +47,7 @@ from . import lifecycle as lc
 from . import sla, stats
 from .authority import check_approval, required_role
 from .intake import major_reasons, parse_number
+from .masking import mask_text
 from .policy import Policy
 
 # The moment of a reply to the customer: an acknowledgement, or a decision told.
@@ -266,7 +267,10 @@ class ComplaintRules:
             # manager of the department complained about, the manager of whoever
             # took it, the roles the policy names and the centre leaders.
             step.emit("major_reported", reasons=reasons, received_at=to_iso(received_at),
-                      department=case.get("target_department"), subject=case.get("subject"),
+                      department=case.get("target_department"),
+                      # The event reaches inboxes and webhooks: a phone number or
+                      # address the complainant wrote into the subject stays masked.
+                      subject=mask_text(case.get("subject"), policy),
                       channel=case["channel"], notify_roles=list(policy.major_notify_roles),
                       received_by=step.case["received_by"])
         return step.outcome()

@@ -69,6 +69,16 @@ def test_filing_a_major_complaint_reports_it(rules, intake):
     assert report["data"]["notify_roles"] == ["dept_manager", "deputy_gm", "gm"]
 
 
+def test_a_major_report_masks_contacts_written_into_its_subject(rules, intake):
+    """The event reaches inboxes and webhooks beyond those who may read contacts."""
+    out = rules.file(intake(major_reason="power_outage", subject="停电 请回电13900001111"),
+                     number="2609-0004", actor=STAFF)
+    [report] = [e for e in out.events if e["type"] == "major_reported"]
+    assert "13900001111" not in report["data"]["subject"]
+    assert report["data"]["subject"].startswith("停电 请回电139")
+    assert out.case["subject"] == "停电 请回电13900001111"
+
+
 def test_filing_validates_every_field_at_once(rules, intake):
     bad = intake(channel="fax", category="price", major_reason="rain")
     bad["complainant"] = {"name": "x", "region": "moon"}
