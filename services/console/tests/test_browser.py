@@ -105,9 +105,12 @@ def cases(suite):
             walk(old, ("decide_validity", {"valid": True, "reason": "情况属实"}),
                  ("assign", {"department": "engineering", "owner_id": "E202"}))
         gm = rpc.as_person("E001")
-        wait_for(lambda: any(n["number"] == liable for n in gm.penalties.list_notices(
-            {"status": "awaiting_approval"})["notices"]), 30, 0.3,
-                 message="the penalty notice drafted from the liability")
+        [notice] = wait_for(lambda: [n for n in gm.penalties.list_notices(
+            {"status": "awaiting_approval"})["notices"] if n["number"] == liable], 30, 0.3,
+                            message="the penalty notice drafted from the liability")
+        # E201's manager approves the sanction before it goes to the GM (001 §1 第九条(六)).
+        rpc.as_person("E200").penalties.decide_notice({"notice_id": notice["notice_id"],
+                                                       "approve": True})
         return {"remedy": remedy, "liable": liable}
     finally:
         rpc.close()

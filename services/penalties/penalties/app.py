@@ -25,6 +25,7 @@ from .ledger import period_of, reversal_id
 from .ledger_writer import LedgerWriter
 from .notices import (
     AWAITING,
+    SUPERVISOR,
     awaiting_data,
     decide,
     decided_data,
@@ -35,11 +36,20 @@ from .notices import (
     notice_id,
     redraft,
     same_figures,
+    signs,
     standing_before,
+    steps_of,
+    supervisors,
+    takes_turn,
 )
 from .plugins import VIOLATION_FIELDS
 from .publication import publication as publication_of
-from .service_quality import complaint_entries, prior_complaints, service_star_entries
+from .service_quality import (
+    check_unit_stars,
+    complaint_entries,
+    prior_complaints,
+    service_star_entries,
+)
 from .store import as_stored
 
 COMPLAINT = "complaint"  # the notice domain of complaints.liability_determined
@@ -77,12 +87,14 @@ def book_violation(store, outbox, rules, domain: str, envelope: dict, *,
     if store.notice(notice_id(domain, incident["incident_id"])) is None:
         at = parse_time(incident["at"])
         year, month = period_of(at)
+        employee_ids = [incident["employee_id"]]
         _announce(outbox, store.insert_notice(draft(
             domain=domain, incident_id=incident["incident_id"], number=None,
-            entries=entries, employee_ids=[incident["employee_id"]], at=at, year=year,
+            entries=entries, employee_ids=employee_ids, at=at, year=year,
             month=month, seq=store.next_sequence("notices"), approver_role=approver_role,
             inputs={"kind": "violation"}, source=envelope["type"],
-            drafted_by=envelope.get("actor"), drafted_at=utcnow())))
+            drafted_by=envelope.get("actor"), drafted_at=utcnow(),
+            **_approvers(ledger, rules, domain, employee_ids, entries))))
     return []
 
 
@@ -159,12 +171,13 @@ def determine_liability(store, outbox, rules, envelope: dict, *, approver_role: 
     # counted without each other.
     seq = store.next_sequence("notices")
     year, month = period_of(inputs["at"])
+    entries = _liability_entries(store, rules, ledger, inputs, employee_ids, seq=seq)
     _announce(outbox, store.insert_notice(draft(
         domain=COMPLAINT, incident_id=data["number"], number=data["number"],
-        entries=_liability_entries(store, rules, ledger, inputs, employee_ids, seq=seq),
-        employee_ids=employee_ids, at=inputs["at"], year=year, month=month, seq=seq,
-        approver_role=approver_role, inputs=inputs, source=envelope["type"],
-        drafted_by=envelope.get("actor"), drafted_at=utcnow())))
+        entries=entries, employee_ids=employee_ids, at=inputs["at"], year=year,
+        month=month, seq=seq, approver_role=approver_role, inputs=inputs,
+        source=envelope["type"], drafted_by=envelope.get("actor"), drafted_at=utcnow(),
+        **_approvers(ledger, rules, COMPLAINT, employee_ids, entries))))
 
 
 def _liability_entries(store, rules, ledger: LedgerWriter, inputs: dict,
@@ -193,10 +206,22 @@ def _liability_entries(store, rules, ledger: LedgerWriter, inputs: dict,
     return entries
 
 
+def _approvers(ledger: LedgerWriter, rules, domain: str, employee_ids, entries) -> dict:
+    """Who approves a notice before the GM signs (001 §1 第九条(六)): the
+    supervisors of the people it charges, from the directory copy."""
+    notices = rules.policy.notices
+    if not notices.supervisor_first(domain):
+        return {"heads": None, "alone_up_to_yuan": None}
+    people = named({"employee_ids": employee_ids, "entries": entries})
+    return {"heads": supervisors(people, lambda who: ledger.people([who])[who] or None),
+            "alone_up_to_yuan": notices.alone_up_to_yuan}
+
+
 def _announce(outbox, notice: dict) -> None:
-    """Tell the GM a notice awaits his signature (each revision once)."""
+    """Tell whoever approves next that a notice awaits them: each step of
+    each revision once."""
     outbox.emit("notice_awaiting_approval", jsonable(awaiting_data(notice)),
-                key=f"{notice['notice_id']}:{notice['revision']}")
+                key=f"{notice['notice_id']}:{notice['revision']}:{notice.get('step')}")
 
 
 def _recount_complaints(store, outbox, rules, ledger: LedgerWriter, employee_ids,
@@ -215,7 +240,8 @@ def _recount_complaints(store, outbox, rules, ledger: LedgerWriter, employee_ids
                                      seq=n["seq"])
         if same_figures(entries, n["entries"]):
             continue
-        fields = redraft(n, entries)
+        fields = redraft(n, entries, **_approvers(ledger, rules, n["domain"],
+                                                  n["employee_ids"], entries))
         if not store.update_notice(n["notice_id"], fields, status=AWAITING,
                                    revision=n["revision"]):
             raise StaleWrite(f"notice {n['notice_id']} changed while being recounted")
@@ -252,10 +278,20 @@ def award_service_star(store, outbox, rules, payload: dict, vet=None) -> dict:
         store.person_entries(employee_id, payload["year"] - 1)
     ledger = LedgerWriter(store, rules, outbox)
     person = ledger.people([employee_id])[employee_id]
+    unit, year, month = person.get("unit"), payload["year"], payload["month"]
+    stars = []
+    if unit:
+        # Written before the unit's stars are read: two stars of one unit
+        # awarded at once meet here, and the later one runs again and is refused.
+        store.touch_unit_year(unit, year)
+        stars = store.unit_entries(unit, year, month,
+                                   codes=[rules.policy.service_quality.service_star_code])
+    check_unit_stars(unit, employee_id, year=year, month=month, unit_entries=stars,
+                     policy=rules.policy)
     entries = service_star_entries(
-        employee_id, year=payload["year"], month=payload["month"], at=payload["at"],
+        employee_id, year=year, month=month, at=payload["at"],
         previous=previous, catalogs=rules.catalogs, policy=rules.policy,
-        unit=person.get("unit"), context=ledger.context(employee_id))
+        unit=unit, context=ledger.context(employee_id))
     if vet is not None:
         vet(payload, entries)
     return {"entries": ledger.commit(entries)}
@@ -329,38 +365,53 @@ def list_notices(store, payload: dict) -> dict:
     """Notices in drafting order, each with the entries approval would book."""
     return {"notices": store.notices(status=payload["status"],
                                      employee_id=payload["employee_id"],
-                                     number=payload["number"], limit=payload["limit"])}
+                                     number=payload["number"],
+                                     approver_id=payload["approver_id"],
+                                     limit=payload["limit"])}
 
 
-def decide_notice(store, outbox, rules, payload: dict) -> dict:
-    """The GM approves (books exactly the notice's entries) or rejects it.
+def decide_notice(store, outbox, rules, payload: dict, signer: bool | None = None) -> dict:
+    """A supervisor approves their people's sanctions, or the GM signs the
+    notice (001 §1 第九条(六), 第十二条(二)); the last approval books exactly
+    the notice's entries, a refusal at any step books nothing.
 
-    The decision, the entries it books and its announcement commit together;
-    the same decision by the same GM again returns the notice and its entries
-    as they stand and books nothing twice.
+    ``signer``: the caller holds the signing role (the service knows the
+    proven identity's roles; without it, the actor's role is read). The
+    decision, the entries it books and its announcement commit together; the
+    same decision by the same person again returns the notice as it stands
+    and books nothing twice.
     """
     notice = _notice(store, payload["notice_id"])
     actor = payload["actor"]
+    if signer is None:
+        signer = signs(notice, actor)
+    if not takes_turn(notice, actor, signer) and is_repeat(
+            notice, approve=payload["approve"], actor=actor):
+        booked = (store.entries_by_id([e["entry_id"] for e in notice["entries"]])
+                  if notice["status"] == "approved" else [])
+        return {"notice": notice, "entries": booked}
     if notice["status"] != AWAITING:
-        if is_repeat(notice, approve=payload["approve"], actor=actor):
-            booked = (store.entries_by_id([e["entry_id"] for e in notice["entries"]])
-                      if notice["status"] == "approved" else [])
-            return {"notice": notice, "entries": booked}
         raise DomainConflict(f"notice {notice['notice_id']} is already {notice['status']}; "
-                             "the general manager's decision is final")
+                             "the decision is final")
     if payload["revision"] is not None and payload["revision"] != notice["revision"]:
         raise DomainConflict(f"notice {notice['notice_id']} was redrafted (revision "
                              f"{notice['revision']}); read it again before deciding")
+    step = notice.get("step")
     decision = decide(notice, approve=payload["approve"], actor=actor,
-                      at=payload["at"] or utcnow(), note=payload["note"])
-    if payload["approve"]:
+                      at=payload["at"] or utcnow(), note=payload["note"], signer=signer)
+    if decision.get("status") == "approved":
         decision["booked_at"] = utcnow()
     if not store.update_notice(notice["notice_id"], decision, status=AWAITING,
-                               revision=notice["revision"]):
+                               revision=notice["revision"],
+                               awaiting=notice.get("awaiting_ids")):
         raise StaleWrite(f"notice {notice['notice_id']} changed while being decided")
     notice = as_stored({**notice, **decision})
     ledger = LedgerWriter(store, rules, outbox)
     booked = []
+    if notice["status"] == AWAITING:
+        if notice["step"] != step:
+            _announce(outbox, notice)  # the supervisors approved: the GM's turn
+        return {"notice": notice, "entries": booked}
     if notice["status"] == "approved":
         booked = ledger.commit(entries_to_book(notice))
     elif notice["inputs"].get("kind") == "liability":
@@ -374,6 +425,13 @@ def decide_notice(store, outbox, rules, payload: dict) -> dict:
 def approver_role(permissions) -> str:
     """Who signs, as the permissions file says (``decide_notice``)."""
     return ",".join(sorted(permissions.rule("decide_notice").roles))
+
+
+def signs_notices(guard) -> bool:
+    """Whether the proven caller holds a role that signs notices."""
+    caller = guard.principal
+    roles = guard.provider.permissions.rule("decide_notice").roles
+    return caller is not None and any(role in roles for role in caller.roles)
 
 
 # -- monthly publication (公示, 000 §4 附加说明.1) ----------------------------------------
@@ -443,6 +501,14 @@ def appellant(store, entry_id: str) -> str | None:
         return None
     filed_by = (entry.get("appeal") or {}).get("filed_by") or {}
     return filed_by.get("id") or entry["employee_id"]
+
+
+def notice_approver(store, notice_id_: str, caller) -> bool:
+    """The caller is a supervisor the notice asks to approve (001 §1 第九条(六))."""
+    notice = store.notice(notice_id_ or "") if caller is not None else None
+    return notice is not None and any(
+        s["step"] == SUPERVISOR and s.get("approver_id") == caller.id
+        for s in steps_of(notice))
 
 
 def notice_party(store, notice_id_: str, caller) -> str | None:

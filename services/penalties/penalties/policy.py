@@ -1,6 +1,6 @@
 """Policy: thresholds, the monthly legal ceiling, the service-quality ladder,
-the consequences a unit (单位) bears and which bookings wait for the GM's
-signed penalty notice.
+the consequences a unit (单位) bears, which bookings wait for a signed
+penalty notice and who approves it.
 
 Loaded from ``policy.yaml`` beside this module, optionally deep-merged with a
 deployment's override files. Validation raises ``ValueError("<file>: <key>:
@@ -70,6 +70,8 @@ class ServiceQuality:
     attitude_codes: dict
     attitude_mode: str
     service_star_code: str
+    # 004 二.3 各单位评出"服务明星"一名: stars a unit may have for one month.
+    stars_per_unit: int = 1
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,24 @@ class Units:
 
 @dataclass(frozen=True)
 class Notices:
-    """Which bookings wait for a signed penalty notice (奖罚通知单)."""
+    """Which bookings wait for a signed penalty notice (奖罚通知单), and who signs.
+
+    ``supervisor_domains``: notices of these domains go to each charged
+    person's supervisor first (001 §1 第九条(六) 個人懲處種類呈主管批示), then
+    to the GM (第十二条(二)). ``alone_up_to_yuan``: a notice of at most this
+    many yuan in all is booked on the supervisors' approval alone; None: the
+    GM signs every notice.
+    """
 
     domains: tuple[str, ...]
+    supervisor_domains: tuple[str, ...] = ("complaint",)
+    alone_up_to_yuan: int | None = None
 
     def needed_for(self, domain: str) -> bool:
         return domain in self.domains
+
+    def supervisor_first(self, domain: str) -> bool:
+        return domain in self.supervisor_domains
 
 
 @dataclass(frozen=True)
@@ -265,7 +279,8 @@ def parse_policy(data: dict, origin: str = "<memory>") -> Policy:
             supervisor=ladder("supervisor"), group_leader=ladder("group_leader"),
             attitude_codes=attitude_codes,
             attitude_mode=sq.str("attitude_mode", ("add", "replace")),
-            service_star_code=sq.str("service_star_code")),
+            service_star_code=sq.str("service_star_code"),
+            stars_per_unit=sq.int("stars_per_unit", 1)),
         units=Units(
             performance_pay_cut_percent=cut,
             award_ineligible=AwardIneligible(
@@ -274,8 +289,21 @@ def parse_policy(data: dict, origin: str = "<memory>") -> Policy:
             dress_code=DressCode(dress.str("code"), dress.int("min_penalties", 1),
                                  dress.str("leader_code"))),
         damage_code=root.section("damage").str("code"),
-        notices=Notices(notices.optional_strings("domains")),
+        notices=_notices(notices),
         origin=origin)
+
+
+def _notices(sec: _Reader) -> Notices:
+    domains = sec.optional_strings("domains")
+    sup = sec.section("supervisor")
+    # A domain here but not in notices.domains books at once: there is no
+    # notice to approve (a deployment switching notices off keeps this list).
+    first = sup.optional_strings("domains")
+    alone = sup.int("alone_up_to_yuan", optional=True)
+    if alone is not None and not first:
+        sup.fail("alone_up_to_yuan", "needs supervisor domains: without a supervisor's "
+                                     "step the GM signs every notice")
+    return Notices(domains, first, alone)
 
 
 def check_against(policy: Policy, catalogs: Catalogs) -> None:
@@ -286,7 +314,8 @@ def check_against(policy: Policy, catalogs: Catalogs) -> None:
                              "defines it")
     for domain in (policy.admonishment.domain, policy.award_ineligible.domain,
                    policy.units.award_ineligible.domain,
-                   *policy.transfer_review.same_accident_domains, *policy.notices.domains):
+                   *policy.transfer_review.same_accident_domains, *policy.notices.domains,
+                   *policy.notices.supervisor_domains):
         if catalogs.domain(domain) is None:
             raise ValueError(f"{policy.origin}: domain {domain}: no loaded catalogue")
     damage = catalogs.rule(policy.damage_code)

@@ -5,6 +5,7 @@ ID = validate.Length(min=1, max=128)
 SHARES = ["individual", "team_leader", "dept_manager", "unit_head", "supervisor",
           "group_leader"]
 NOTICE_STATUSES = ["awaiting_approval", "approved", "rejected", "withdrawn"]
+NOTICE_STEPS = ["supervisor", "gm"]
 THRESHOLDS = ["admonishment", "award_ineligible", "worst_of_month", "dismissal_review",
               "transfer_review"]
 UNIT_THRESHOLDS = ["admonishment", "award_ineligible", "dress_code"]
@@ -74,6 +75,8 @@ class ListNotices(Payload):
     employee_id = fields.String(load_default=None, allow_none=True, validate=ID,
                                 metadata={"description": "notices naming this person"})
     number = fields.String(load_default=None, allow_none=True, validate=ID)
+    approver_id = fields.String(load_default=None, allow_none=True, validate=ID, metadata={
+        "description": "notices awaiting this supervisor's approval (001 §1 第九条(六))"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
@@ -167,15 +170,23 @@ class NoticeAwaitingApproval(Payload):
     employee_ids = fields.List(fields.String(), required=True)
     amount_yuan_total = fields.Integer(required=True)
     points_total = fields.Float(required=True)
-    approver_role = fields.String(required=True)
+    approver_role = fields.String(required=True, metadata={
+        "description": "who approves now: supervisor, or the signing role"})
     revision = fields.Integer(metadata={"description": "raised when the notice is redrafted"})
     at = fields.String()
+    step = fields.String(validate=validate.OneOf(NOTICE_STEPS), metadata={
+        "description": "supervisor: the charged people's supervisors approve first "
+                       "(001 §1 第九条(六)); gm: the notice awaits its signature"})
+    approver_ids = fields.List(fields.String(), metadata={
+        "description": "the supervisors whose approval is awaited (step supervisor)"})
 
 
 class NoticeDecided(Payload):
     notice_id = fields.String(required=True)
     approved = fields.Boolean(required=True)
     decided_by = fields.String(required=True)
+    step = fields.String(validate=validate.OneOf(NOTICE_STEPS), metadata={
+        "description": "the step the decision was taken at"})
     number = fields.String(allow_none=True)
     domain = fields.String()
     incident_id = fields.String()

@@ -2,9 +2,10 @@
 
 Entry points only: each validates its payload (the schema) and hands the
 worker's unit of work to one application function (app.py). Complaint
-liabilities are drafted as penalty notices and booked once the GM approves
-them (notices.py); who may call each operation is rules/permissions.yaml,
-resolved against the ``subject_*`` methods below.
+liabilities are drafted as penalty notices and booked once the charged
+people's supervisors and then the GM approve them (notices.py); who may call
+each operation is rules/permissions.yaml, resolved against the ``subject_*``
+and ``relation_*`` methods below.
 """
 from __future__ import annotations
 
@@ -124,7 +125,8 @@ class PenaltiesService(ZhiduService):
 
     @operation(schemas.DecideNotice)
     def decide_notice(self, payload):
-        return app.decide_notice(self.store, self.outbox, self.rules, payload)
+        return app.decide_notice(self.store, self.outbox, self.rules, payload,
+                                 signer=app.signs_notices(self.identity))
 
     @operation(schemas.Period)
     def publication(self, payload):
@@ -153,6 +155,9 @@ class PenaltiesService(ZhiduService):
 
     def subject_notice_party(self, payload):
         return app.notice_party(self.store, payload.get("notice_id"), self.identity.principal)
+
+    def relation_notice_approver(self, principal, payload) -> bool:
+        return app.notice_approver(self.store, payload.get("notice_id"), principal)
 
     @property
     def approver_role(self) -> str:

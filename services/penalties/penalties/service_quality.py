@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from zhidu.domain import DomainValidation, Problems
+from zhidu.domain import DomainConflict, DomainValidation, Problems
 
 from .booking import Booking, attach_notes, book, plan
 from .catalog import Catalogs
@@ -157,6 +157,31 @@ def star_streak(entries: Iterable[Mapping], employee_id: str, year: int,
         if (y, m) not in won:
             return streak
         streak += 1
+
+
+def check_unit_stars(unit: str | None, employee_id: str, *, year: int, month: int,
+                     unit_entries: Iterable[Mapping], policy: Policy) -> None:
+    """004 二.3 各单位评出"服务明星"一名: a unit's stars of one month are at most
+    ``stars_per_unit``; another one is refused, naming the rule.
+
+    ``unit``: the unit of the person rated; ``unit_entries``: the unit's entries
+    of the month rated (at least its live service stars). The same person's
+    star again is no second star (it books nothing new); a star reversed on
+    appeal frees its place. A person with no unit on record is refused too:
+    whose one star it is cannot be told.
+    """
+    sq = policy.service_quality
+    if not unit:
+        raise DomainValidation.one("employee_id", f"{employee_id} has no unit on record: "
+                                                  "the service star is one per unit "
+                                                  "a month (004 二.3)")
+    stars = sorted({e["employee_id"] for e in live_entries(unit_entries)
+                    if e["code"] == sq.service_star_code and e.get("unit") == unit
+                    and (e["year"], e["month"]) == (year, month)} - {employee_id})
+    if len(stars) >= sq.stars_per_unit:
+        raise DomainConflict(
+            f"004 二.3: unit {unit} has its service star for {year}-{month:02d} already "
+            f"({', '.join(stars)}); at most {sq.stars_per_unit} per unit a month")
 
 
 def service_star_entries(employee_id: str, *, year: int, month: int, at,

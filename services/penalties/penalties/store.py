@@ -38,6 +38,7 @@ class PenaltiesStore(Store):
             IndexModel([("status", ASCENDING), ("seq", ASCENDING)]),
             IndexModel([("named", ASCENDING), ("seq", ASCENDING)]),
             IndexModel([("incident_id", ASCENDING)]),
+            IndexModel([("awaiting_ids", ASCENDING), ("seq", ASCENDING)]),
         ],
     }
 
@@ -117,7 +118,7 @@ class PenaltiesStore(Store):
             [UpdateOne({"_id": f"{who}:{year}-{month:02d}"}, {"$inc": {"bookings": 1}},
                        upsert=True) for who, year, month in months], ordered=True)
 
-    # -- penalty notices (奖罚通知单) awaiting the GM -------------------------------
+    # -- penalty notices (奖罚通知单) awaiting supervisors and the GM ----------------
     def insert_notice(self, notice: dict) -> dict:
         """Store a drafted notice (the caller found none for its incident)."""
         doc = as_stored(notice)
@@ -129,7 +130,9 @@ class PenaltiesStore(Store):
         return _out(doc) if doc else None
 
     def notices(self, *, status: str | None = None, employee_id: str | None = None,
-                number: str | None = None, limit: int = 100) -> list[dict]:
+                number: str | None = None, approver_id: str | None = None,
+                limit: int = 100) -> list[dict]:
+        """``approver_id``: the notices awaiting that supervisor's approval."""
         query = {}
         if status:
             query["status"] = status
@@ -137,6 +140,8 @@ class PenaltiesStore(Store):
             query["named"] = employee_id
         if number:
             query["number"] = number
+        if approver_id:
+            query["awaiting_ids"] = approver_id
         return [_out(d) for d in self.db.notices.find(query).sort("seq", ASCENDING)
                 .limit(limit)]
 
@@ -146,18 +151,22 @@ class PenaltiesStore(Store):
             {"employee_ids": employee_id, "year": year, "month": month}).sort("seq", ASCENDING)]
 
     def update_notice(self, notice_id: str, fields: dict, *, status: str,
-                      revision: int | None = None) -> bool:
-        """Compare-and-set on status (and revision): two decisions, or a
-        decision and a redraft, cannot both win."""
+                      revision: int | None = None, awaiting: list | None = None) -> bool:
+        """Compare-and-set on status (and revision, and the supervisors still
+        awaited): two decisions, two supervisors' approvals, or a decision
+        and a redraft, cannot both win."""
         query = {"_id": notice_id, "status": status}
         if revision is not None:
             query["revision"] = revision
+        if awaiting:
+            query["awaiting_ids"] = list(awaiting)
         return self.db.notices.update_one(query, {"$set": fields}).modified_count == 1
 
     def withdraw_notices(self, incident_id: str) -> None:
         """Its source withdrew the incident: a notice not yet signed lapses."""
         self.db.notices.update_many({"incident_id": incident_id, "status": "awaiting_approval"},
-                                    {"$set": {"status": "withdrawn"}})
+                                    {"$set": {"status": "withdrawn", "step": None,
+                                              "awaiting_ids": []}})
 
     def hold_complaint_ordinals(self) -> None:
         """Write the notices counter, which every drafting unit writes too.

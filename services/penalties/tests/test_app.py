@@ -10,7 +10,7 @@ from penalties.catalog import BUILTIN_DIR, load_catalogs
 from penalties.notices import AWAITING
 from penalties.policy import Notices, load_policy
 from penalties.rulebook import Rules
-from zhidu.domain import DomainConflict
+from zhidu.domain import DomainConflict, DomainPermission
 from zhidu.envelope import make_envelope
 from zhidu.fakes import FakeOutbox
 
@@ -112,10 +112,12 @@ class FakeStore:
         self.notices_[notice["notice_id"]] = copy.deepcopy(notice)
         return copy.deepcopy(notice)
 
-    def notices(self, *, status=None, employee_id=None, number=None, limit=100):
+    def notices(self, *, status=None, employee_id=None, number=None, approver_id=None,
+                limit=100):
         found = [n for n in self.notices_.values()
                  if status in (None, n["status"]) and number in (None, n["number"])
-                 and (employee_id is None or employee_id in n["named"])]
+                 and (employee_id is None or employee_id in n["named"])
+                 and (approver_id is None or approver_id in n.get("awaiting_ids", []))]
         return copy.deepcopy(sorted(found, key=lambda n: n["seq"])[:limit])
 
     def person_month_notices(self, employee_id, year, month):
@@ -123,9 +125,11 @@ class FakeStore:
             (n for n in self.notices_.values() if employee_id in n["employee_ids"]
              and (n["year"], n["month"]) == (year, month)), key=lambda n: n["seq"]))
 
-    def update_notice(self, notice_id, fields, *, status, revision=None):
+    def update_notice(self, notice_id, fields, *, status, revision=None, awaiting=None):
         notice = self.notices_[notice_id]
         if notice["status"] != status or revision not in (None, notice["revision"]):
+            return False
+        if awaiting and notice.get("awaiting_ids") != list(awaiting):
             return False
         notice.update(copy.deepcopy(fields))
         return True
@@ -133,7 +137,7 @@ class FakeStore:
     def withdraw_notices(self, incident_id):
         for n in self.notices_.values():
             if n["incident_id"] == incident_id and n["status"] == AWAITING:
-                n["status"] = "withdrawn"
+                n.update(status="withdrawn", step=None, awaiting_ids=[])
 
     def next_sequence(self, name):
         counter = self.counters.setdefault(name, {})
@@ -286,19 +290,49 @@ def liability(number, employee_ids=("W1",), at="2026-11-13T12:00:00+08:00"):
         "attitude": None, "at": at}, actor={"id": "GMO", "role": "gm_office"})
 
 
-def decide(store, outbox, notice, approve, revision=None):
-    return app.decide_notice(store, outbox, RULES, {
-        "notice_id": notice["notice_id"], "approve": approve, "actor": GM, "at": None,
+def decide(store, outbox, notice, approve, revision=None, actor=GM, rules=RULES):
+    return app.decide_notice(store, outbox, rules, {
+        "notice_id": notice["notice_id"], "approve": approve, "actor": actor, "at": None,
         "note": None, "revision": revision})
 
 
-def test_a_notice_books_only_when_approved_and_a_repeat_books_nothing_twice_001_s1_12_2():
-    store, outbox = FakeStore({"W1": LINE}), FakeOutbox("penalties")
+TL = {"id": "TL", "role": "staff"}
+DM = {"id": "DM", "role": "dept_manager"}
+# W1 reports to the team leader TL, who reports to the department manager DM.
+LINES = {"W1": LINE, "TL": {"manager_id": "DM"}, "DM": {"manager_id": "GM"}}
+
+
+def test_the_supervisor_approves_first_then_the_gm_signs_001_s1_9_6_and_12_2():
+    store, outbox = FakeStore(LINES), FakeOutbox("penalties")
     app.determine_liability(store, outbox, RULES, liability("2611-0001"), approver_role="gm")
     [notice] = store.notices()
     assert store.entries == {} and outbox.of_type("penalty_issued") == []
+    assert [(s["step"], s.get("approver_id"), s.get("employee_ids"), s["status"])
+            for s in notice["steps"]] == [("supervisor", "TL", ["W1"], "pending"),
+                                          ("gm", None, None, "pending")]
     [announced] = outbox.of_type("notice_awaiting_approval")
     assert (announced["amount_yuan_total"], announced["points_total"]) == (550, 5)
+    assert (announced["step"], announced["approver_role"], announced["approver_ids"]) == (
+        "supervisor", "supervisor", ["TL"])
+    assert [n["notice_id"] for n in store.notices(approver_id="TL")] == [notice["notice_id"]]
+    # The GM does not sign before the supervisor (个人惩处种类呈主管批示).
+    with pytest.raises(DomainConflict, match="第九条"):
+        decide(store, outbox, notice, approve=True)
+    first = decide(store, outbox, notice, approve=True, actor=TL)
+    assert first["entries"] == [] and store.entries == {}
+    assert (first["notice"]["status"], first["notice"]["step"]) == (AWAITING, "gm")
+    assert first["notice"]["steps"][0]["decided_by"] == TL
+    assert store.notices(approver_id="TL") == []
+    turn = outbox.of_type("notice_awaiting_approval")[-1]
+    assert (turn["step"], turn["approver_role"], "approver_ids" in turn) == ("gm", "gm", False)
+    # The supervisor's retry changes nothing, and it is not his to sign.
+    repeat = decide(store, outbox, notice, approve=True, actor=TL)["notice"]
+    assert (repeat["step"], [s["status"] for s in repeat["steps"]]) == (
+        "gm", ["approved", "pending"])
+    with pytest.raises(DomainConflict, match="approved already"):
+        decide(store, outbox, notice, approve=False, actor=TL)
+    assert len(outbox.of_type("notice_awaiting_approval")) == 2
+
     decided = decide(store, outbox, notice, approve=True)
     assert decided["notice"]["status"] == "approved" and decided["notice"]["booked_at"]
     assert [e["entry_id"] for e in decided["entries"]] == \
@@ -306,10 +340,87 @@ def test_a_notice_books_only_when_approved_and_a_repeat_books_nothing_twice_001_
     assert all(e["approved_by"] == GM for e in decided["entries"])
     again = decide(store, outbox, notice, approve=True)
     assert again["entries"] == decided["entries"]
+    assert decide(store, outbox, notice, approve=True, actor=TL)["entries"] == \
+        decided["entries"]
     assert len(outbox.of_type("penalty_issued")) == 2
-    assert len(outbox.of_type("notice_decided")) == 1
+    [signed] = outbox.of_type("notice_decided")
+    assert (signed["decided_by"], signed["step"]) == ("GM", "gm")
     with pytest.raises(DomainConflict, match="final"):
         decide(store, outbox, notice, approve=False)
+
+
+def test_a_supervisors_refusal_is_final_and_books_nothing_001_s1_9_6():
+    store, outbox = FakeStore(LINES), FakeOutbox("penalties")
+    app.determine_liability(store, outbox, RULES, liability("2611-0001"), approver_role="gm")
+    [notice] = store.notices()
+    outsider = {"id": "X9", "role": "staff"}
+    with pytest.raises(DomainPermission, match="not X9's to approve"):
+        decide(store, outbox, notice, approve=True, actor=outsider)
+    decided = decide(store, outbox, notice, approve=False, actor=TL)
+    assert decided["notice"]["status"] == "rejected" and store.entries == {}
+    [event] = outbox.of_type("notice_decided")
+    assert (event["approved"], event["decided_by"], event["step"]) == (False, "TL", "supervisor")
+    with pytest.raises(DomainConflict, match="final"):
+        decide(store, outbox, notice, approve=True)
+
+
+def test_a_charged_supervisor_hands_the_step_up_the_line_004_s2_2_and_001_s1_9_6():
+    store, outbox = FakeStore(LINES), FakeOutbox("penalties")
+    for number in ("2611-0001", "2611-0002"):
+        app.determine_liability(store, outbox, RULES, liability(number), approver_role="gm")
+    first, second = store.notices()
+    # The second complaint charges TL a joint share: TL's manager approves both.
+    assert second["named"] == ["W1", "TL"]
+    assert [(s["step"], s.get("approver_id"), s.get("employee_ids"))
+            for s in second["steps"]] == [("supervisor", "DM", ["W1", "TL"]),
+                                          ("gm", None, None)]
+    with pytest.raises(DomainPermission):
+        decide(store, outbox, second, approve=True, actor=TL)
+    decide(store, outbox, second, approve=True, actor=DM)
+    # TL refuses the first: the second is recounted and asked again, of TL this time.
+    decide(store, outbox, first, approve=False, actor=TL)
+    redrafted = store.notice(second["notice_id"])
+    assert (redrafted["revision"], redrafted["named"]) == (2, ["W1"])
+    assert [(s.get("approver_id"), s["status"]) for s in redrafted["steps"]] == [
+        ("TL", "pending"), (None, "pending")]
+    announced = outbox.of_type("notice_awaiting_approval")[-1]
+    assert (announced["notice_id"], announced["revision"], announced["approver_ids"]) == (
+        second["notice_id"], 2, ["TL"])
+
+
+def test_a_supervisor_who_also_signs_takes_both_steps_at_once():
+    store, outbox = FakeStore({"W1": {"manager_id": "GM"}}), FakeOutbox("penalties")
+    app.determine_liability(store, outbox, RULES, liability("2611-0001"), approver_role="gm")
+    [notice] = store.notices()
+    decided = decide(store, outbox, notice, approve=True)
+    assert decided["notice"]["status"] == "approved" and len(decided["entries"]) == 2
+    assert [s["status"] for s in decided["notice"]["steps"]] == ["approved", "approved"]
+    assert len(outbox.of_type("notice_awaiting_approval")) == 1
+
+
+def test_without_a_supervisor_the_gm_alone_signs_001_s1_12_2():
+    store, outbox = FakeStore({"W1": {"department": "property"}}), FakeOutbox("penalties")
+    app.determine_liability(store, outbox, RULES, liability("2611-0001"), approver_role="gm")
+    [notice] = store.notices()
+    assert [s["step"] for s in notice["steps"]] == ["gm"]
+    assert outbox.of_type("notice_awaiting_approval")[0]["step"] == "gm"
+    assert decide(store, outbox, notice, approve=True)["notice"]["status"] == "approved"
+
+
+def test_a_deployment_may_let_the_supervisor_alone_approve_small_notices():
+    rules = dataclasses.replace(RULES, policy=dataclasses.replace(
+        RULES.policy, notices=Notices(("complaint",), ("complaint",), 600)))
+    store, outbox = FakeStore(LINES), FakeOutbox("penalties")
+    for number in ("2611-0001", "2611-0002"):  # 550 yuan in all, then 500 + 10 × 10 + 30
+        app.determine_liability(store, outbox, rules, liability(number), approver_role="gm")
+    small, large = store.notices()
+    assert [s["step"] for s in small["steps"]] == ["supervisor"]
+    assert large["amount_yuan_total"] > 600
+    assert [s["step"] for s in large["steps"]] == ["supervisor", "gm"]
+    decided = decide(store, outbox, small, approve=True, actor=TL, rules=rules)
+    assert decided["notice"]["status"] == "approved" and len(decided["entries"]) == 2
+    assert all(e["approved_by"] == TL for e in decided["entries"])
+    assert outbox.of_type("notice_decided")[0]["step"] == "supervisor"
 
 
 def test_a_rejection_recounts_the_months_later_notices_004_s2_2():
@@ -319,7 +430,7 @@ def test_a_rejection_recounts_the_months_later_notices_004_s2_2():
     first, second = store.notices()
     assert {(e["employee_id"], e["code"]): e["points"] for e in second["entries"]} == {
         ("W1", "C01"): 0, ("W1", "Q01"): 10, ("TL", "Q02"): 3}
-    decided = decide(store, outbox, first, approve=False)
+    decided = decide(store, outbox, first, approve=False, actor=TL)
     assert decided["entries"] == [] and store.entries == {}
     redrafted = store.notice(second["notice_id"])
     assert redrafted["revision"] == 2 and redrafted["points_total"] == 5
@@ -327,7 +438,7 @@ def test_a_rejection_recounts_the_months_later_notices_004_s2_2():
     # The recount wrote the counter that drafting writes: a draft racing it conflicts.
     assert store.counters["notices"]["holds"] == 1
     with pytest.raises(DomainConflict, match="redrafted"):
-        decide(store, outbox, second, approve=True, revision=1)
+        decide(store, outbox, second, approve=True, revision=1, actor=TL)
 
 
 def test_a_threshold_is_raised_with_its_event_once():

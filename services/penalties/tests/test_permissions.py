@@ -30,6 +30,7 @@ class Service:
     subject_entry_holder = PenaltiesService.subject_entry_holder
     subject_appellant = PenaltiesService.subject_appellant
     subject_notice_party = PenaltiesService.subject_notice_party
+    relation_notice_approver = PenaltiesService.relation_notice_approver
 
 
 def check(operation, caller, payload, service=None):
@@ -109,10 +110,32 @@ def test_nobody_signs_a_notice_that_charges_them_001_s1_12_2():
     assert "roles gm" in refused("decide_notice", person("HR", "hr"), payload, service)
 
 
+def test_the_supervisor_the_notice_asks_may_decide_it_nobody_else_001_s1_9_6():
+    notice = {"notice_id": "n", "employee_ids": ["W1"], "entries": [{"employee_id": "W1"}],
+              "steps": [{"step": "supervisor", "approver_id": "TL", "employee_ids": ["W1"],
+                         "status": "pending"},
+                        {"step": "gm", "approver_role": "gm", "status": "pending"}]}
+    service = Service(notice=notice)
+    payload = {"notice_id": "n", "approve": True}
+    check("decide_notice", person("TL"), payload, service)
+    check("decide_notice", person("GM", "gm"), payload, service)
+    # Another line manager of W1, whom the notice does not ask, is refused; the
+    # refusal names both rules.
+    message = refused("decide_notice", person("DM", "dept_manager"), payload, service)
+    assert "notice_approver" in message and "第九条(六)" in message and "第十二条(二)" in message
+    # A notice that asks no supervisor (drafted before the steps) is the GM's.
+    refused("decide_notice", person("TL"), payload, Service(notice={
+        "notice_id": "n", "employee_ids": ["W1"], "entries": [{"employee_id": "W1"}],
+        "approver_role": "gm"}))
+
+
 def test_notices_are_listed_for_the_management_not_for_staff_001_s1_12_2():
     for role in ("gm", "deputy_gm", "hr", "gm_office"):
         check("list_notices", person("X", role), {})
     refused("list_notices", person("W1"), {})
+    # A supervisor lists the notices awaiting their own approval, nobody else's.
+    check("list_notices", person("TL"), {"approver_id": "TL"})
+    refused("list_notices", person("TL"), {"approver_id": "DM"})
 
 
 def test_publication_and_catalogues_are_open_to_every_employee_000_s4_note_1():

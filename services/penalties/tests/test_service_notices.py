@@ -1,4 +1,6 @@
-"""Penalty notices over the broker: no money moves before the GM signs (001 §1 第十二条(二))."""
+"""Penalty notices over the broker: the sanctioned person's supervisor approves first
+(001 §1 第九条(六) 个人惩处种类呈主管批示), and no money moves before the GM signs
+(第十二条(二))."""
 import pytest
 import requests
 from nameko.exceptions import RemoteError
@@ -31,6 +33,12 @@ def gm(penalties):
     return penalties.as_person("GM", role="gm")
 
 
+@pytest.fixture
+def tl(penalties):
+    """W1's team leader: the supervisor who approves W1's sanctions first."""
+    return penalties.as_person("TL", role="staff")
+
+
 def drafted(gm, number, revision=1):
     def find():
         found = gm.penalties.list_notices({"number": number})["notices"]
@@ -43,7 +51,7 @@ def account(rpc, who, month=11):
 
 
 def test_a_complaint_fine_is_booked_only_after_the_gm_approves_the_notice_001_s1_12_2(
-        penalties, gm, zhidu_config, event_tap):
+        penalties, gm, tl, zhidu_config, event_tap):
     rpc = penalties
     event = liability("2611-0001", ["W1"])
     with event_tap("penalties") as tap:
@@ -51,11 +59,12 @@ def test_a_complaint_fine_is_booked_only_after_the_gm_approves_the_notice_001_s1
             publish_event(zhidu_config["AMQP_URI"], event)
         [announced] = tap.wait("penalties.notice_awaiting_approval")
         notice = drafted(gm, "2611-0001")
+        # 001 §1 第九条(六): first to W1's supervisor, the team leader.
         assert announced["data"] == {
             "notice_id": notice["notice_id"], "number": "2611-0001", "domain": "complaint",
             "incident_id": "2611-0001", "employee_ids": ["W1"], "amount_yuan_total": 550,
-            "points_total": 5, "approver_role": "gm", "revision": 1,
-            "at": "2026-11-13T04:00:00+00:00"}
+            "points_total": 5, "approver_role": "supervisor", "revision": 1,
+            "at": "2026-11-13T04:00:00+00:00", "step": "supervisor", "approver_ids": ["TL"]}
         assert load(schemas.NoticeAwaitingApproval, announced["data"])
         assert notice["status"] == "awaiting_approval"
         assert notice["drafted_by"] == GM_OFFICE
@@ -65,6 +74,22 @@ def test_a_complaint_fine_is_booked_only_after_the_gm_approves_the_notice_001_s1
         assert account(rpc, "W1")["entries"] == []
         assert tap.of_type("penalties.penalty_issued") == []
         assert len(gm.penalties.list_notices({"status": "awaiting_approval"})["notices"]) == 1
+
+        # The supervisor approves W1's sanctions; the notice then awaits the GM.
+        early = refused(gm.penalties.decide_notice, {"notice_id": notice["notice_id"],
+                                                     "approve": True})
+        assert early.exc_type == "Conflict" and "第九条(六)" in early.value
+        [mine] = tl.penalties.list_notices({"approver_id": "TL"})["notices"]
+        assert mine["notice_id"] == notice["notice_id"]
+        first = tl.penalties.decide_notice({"notice_id": notice["notice_id"],
+                                            "approve": True, "note": "属实"})
+        assert first["entries"] == [] and first["notice"]["step"] == "gm"
+        assert first["notice"]["steps"][0]["decided_by"] == {"id": "TL", "role": "staff"}
+        turn = tap.wait("penalties.notice_awaiting_approval", 2)[-1]["data"]
+        assert (turn["step"], turn["approver_role"]) == ("gm", "gm")
+        assert load(schemas.NoticeAwaitingApproval, turn)
+        assert tl.penalties.list_notices({"approver_id": "TL"})["notices"] == []
+        assert account(rpc, "W1")["entries"] == []
 
         decided = gm.penalties.decide_notice({"notice_id": notice["notice_id"],
                                               "approve": True, "note": "同意"})
@@ -95,13 +120,14 @@ def test_a_complaint_fine_is_booked_only_after_the_gm_approves_the_notice_001_s1
                                                 "approve": False}).exc_type == "Conflict"
 
 
-def test_a_rejected_notice_books_nothing_001_s1_12_2(penalties, gm, zhidu_config,
+def test_a_rejected_notice_books_nothing_001_s1_12_2(penalties, gm, tl, zhidu_config,
                                                      event_tap):
     rpc = penalties
     with event_tap("penalties") as tap:
         publish_event(zhidu_config["AMQP_URI"], liability("2612-0001", ["W1"],
                                                           at="2026-12-01T10:00:00+08:00"))
         notice = drafted(gm, "2612-0001")
+        tl.penalties.decide_notice({"notice_id": notice["notice_id"], "approve": True})
         decided = gm.penalties.decide_notice({"notice_id": notice["notice_id"],
                                               "approve": False, "note": "证据不足"})
         assert decided["entries"] == [] and decided["notice"]["status"] == "rejected"
@@ -158,8 +184,56 @@ def test_nobody_signs_a_notice_that_charges_them_001_s1_12_2(
     assert account(rpc, "TL")["points_total"] == 3
 
 
+def test_the_supervisor_approves_before_the_gm_signs_and_may_refuse_001_s1_9_6(
+        penalties, penalties_service, gm, tl, people, zhidu_config, event_tap, auth_headers):
+    rpc = penalties
+    people.add("W2", "staff", team_leader_id="TL2", manager_id="DM")
+    people.add("TL2", "staff", manager_id="DM")
+    with event_tap("penalties") as tap:
+        publish_event(zhidu_config["AMQP_URI"], liability("2611-0005", ["W1", "W2"]))
+        notice = drafted(gm, "2611-0005")
+        # One step per supervisor, side by side, then the GM.
+        assert [(s["step"], s.get("approver_id"), s.get("employee_ids"))
+                for s in notice["steps"]] == [("supervisor", "TL", ["W1"]),
+                                              ("supervisor", "TL2", ["W2"]), ("gm", None, None)]
+        [asked] = tap.wait("penalties.notice_awaiting_approval")
+        assert asked["data"]["approver_ids"] == ["TL", "TL2"]
+        # Neither another line manager nor a person charged decides.
+        for caller in ("DM", "W1"):
+            error = refused(rpc.as_person(caller).penalties.decide_notice,
+                            {"notice_id": notice["notice_id"], "approve": True})
+            assert error.exc_type == "PermissionDenied" and "第九条(六)" in error.value
+        assert refused(rpc.as_person("DM").penalties.list_notices,
+                       {"approver_id": "TL"}).exc_type == "PermissionDenied"
+        # Over REST, as the console would: TL lists what awaits him and approves.
+        base = f"{penalties_service.web_url}/api/v1/penalties/notices"
+        listed = requests.get(base, params={"approver_id": "TL"},
+                              headers=auth_headers("TL"), timeout=10).json()
+        assert [n["notice_id"] for n in listed["notices"]] == [notice["notice_id"]]
+        reply = requests.post(f"{base}/{notice['notice_id']}/decision",
+                              json={"approve": True, "revision": 1},
+                              headers=auth_headers("TL"), timeout=10)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["notice"]["awaiting_ids"] == ["TL2"]
+        assert refused(gm.penalties.decide_notice, {"notice_id": notice["notice_id"],
+                                                    "approve": True}).exc_type == "Conflict"
+        # W2's supervisor refuses: final, nothing is booked, the GM is not asked.
+        decided = rpc.as_person("TL2").penalties.decide_notice(
+            {"notice_id": notice["notice_id"], "approve": False, "note": "非本人责任"})
+        assert decided["notice"]["status"] == "rejected" and decided["entries"] == []
+        [event] = tap.wait("penalties.notice_decided")
+        assert {k: event["data"][k] for k in ("approved", "decided_by", "step", "note")} == {
+            "approved": False, "decided_by": "TL2", "step": "supervisor", "note": "非本人责任"}
+        assert load(schemas.NoticeDecided, event["data"])
+        assert len(tap.of_type("penalties.notice_awaiting_approval")) == 1
+        assert refused(gm.penalties.decide_notice, {"notice_id": notice["notice_id"],
+                                                    "approve": True}).exc_type == "Conflict"
+        assert tap.of_type("penalties.penalty_issued") == []
+    assert account(rpc, "W1")["entries"] == [] and account(rpc, "W2")["entries"] == []
+
+
 def test_the_nth_complaint_counts_notices_awaiting_and_a_rejection_recounts_004_s2_2(
-        penalties, gm, zhidu_config, event_tap):
+        penalties, gm, tl, zhidu_config, event_tap):
     rpc = penalties
     with event_tap("penalties") as tap:
         for number in ("2611-0001", "2611-0002"):
@@ -168,7 +242,11 @@ def test_the_nth_complaint_counts_notices_awaiting_and_a_rejection_recounts_004_
         first, second = gm.penalties.list_notices({})["notices"]
         points = {(e["employee_id"], e["code"]): e["points"] for e in second["entries"]}
         assert points == {("W1", "C01"): 0, ("W1", "Q01"): 10, ("TL", "Q02"): 3}
+        # The second charges TL too, so TL approves neither W1's part nor his own;
+        # nobody above TL is known, and the GM alone signs it.
+        assert [s["step"] for s in second["steps"]] == ["gm"]
 
+        tl.penalties.decide_notice({"notice_id": first["notice_id"], "approve": True})
         gm.penalties.decide_notice({"notice_id": first["notice_id"], "approve": False})
         redrafted = drafted(gm, "2611-0002", revision=2)
         points = {(e["employee_id"], e["code"]): e["points"] for e in redrafted["entries"]}
@@ -181,6 +259,10 @@ def test_the_nth_complaint_counts_notices_awaiting_and_a_rejection_recounts_004_
     stale = refused(gm.penalties.decide_notice, {"notice_id": second["notice_id"],
                                                  "approve": True, "revision": 1})
     assert stale.exc_type == "Conflict" and "redrafted" in stale.value
+    # Redrafted without TL's share, it asks TL first again.
+    assert [s.get("approver_id") for s in redrafted["steps"]] == ["TL", None]
+    tl.penalties.decide_notice({"notice_id": second["notice_id"], "approve": True,
+                                "revision": 2})
     gm.penalties.decide_notice({"notice_id": second["notice_id"], "approve": True,
                                 "revision": 2})
     month = account(rpc, "W1")
