@@ -26,10 +26,12 @@ import yaml
 from zhidu.calendar import WorkingCalendar, load_calendar
 from zhidu.config import setting
 
+from .standing import StandingMeeting, standing_meetings
+
 RULES_DIR = Path(__file__).with_name("rules")
 
 # Codes the domain books by itself; the catalogue must define them.
-ATTENDANCE_CODES = ("A01", "A02", "A03", "A04", "R01")
+ATTENDANCE_CODES = ("A01", "A02", "A03", "A04", "R01", "R02", "R04")
 MEETING_CODES = ("M01", "M02", "M03", "M04", "M05", "M06")
 COMBINE_MODES = ("sum", "max")
 COUNT_MODES = ("working_days", "calendar_days")
@@ -144,11 +146,25 @@ class ChainStep:
 
 
 @dataclass(frozen=True)
+class IrregularPolicy:
+    """A sheet sent back by one of ``returned_by`` is an irregular record
+    (000 §2 六.1); the first ``booked_per_year`` of a department's year book
+    ``rule``. Empty ``returned_by``: none is detected."""
+
+    rule: str = "R02"
+    returned_by: tuple[str, ...] = ()
+    booked_per_year: int = 1
+
+
+@dataclass(frozen=True)
 class ReportPolicy:
     due_day: int = 30
     departments: Mapping[str, int] = field(default_factory=dict)
     rule: str = "R01"
     chain: tuple[ChainStep, ...] = ()
+    irregular: IrregularPolicy = IrregularPolicy()
+    # 000 §2 六.4: a leave misreported on a submitted sheet; None: not detected.
+    misreport_rule: str | None = None
 
     def due_day_for(self, department: str | None) -> int:
         return self.departments.get(department or "", self.due_day)
@@ -235,6 +251,8 @@ class MeetingPolicy:
     # 000 §3 八: minutes the day after; who owes them when no minute taker is named.
     minutes_due_days: int = 1
     minutes_holders: tuple[str, ...] = ("gm_office",)
+    # 000 §3 四: the regular meetings, held as a standing schedule (standing.py).
+    standing: tuple[StandingMeeting, ...] = ()
 
 
 # -- reading -------------------------------------------------------------------
@@ -431,15 +449,22 @@ def attendance_policy_from_dict(data: dict, source: str = "attendance.yaml") -> 
                                 sen.text("carry_over_approver", "gm"))
 
     rep = root.section("reports").section("monthly")
-    rep.only("due_day", "departments", "rule", "chain")
+    rep.only("due_day", "departments", "rule", "chain", "irregular", "misreport")
     departments = rep.section("departments")
+    chain = _chain(rep)
+    misreport = rep.section("misreport")
+    misreport.only("rule")
     reports = ReportPolicy(
         due_day=rep.integer("due_day", 30, minimum=1, maximum=31),
         departments=MappingProxyType({str(d): departments.integer(str(d), minimum=1, maximum=31)
                                       for d in departments.data}),
-        rule=rep.text("rule", "R01"), chain=_chain(rep))
+        rule=rep.text("rule", "R01"), chain=chain,
+        irregular=_irregular(rep.section("irregular"), chain, catalogue),
+        misreport_rule=misreport.text("rule") if misreport.data else None)
     if reports.rule not in catalogue.rules:
         rep.fail("rule", f"{reports.rule} is not in the catalogue")
+    if reports.misreport_rule is not None and reports.misreport_rule not in catalogue.rules:
+        misreport.fail("rule", f"{reports.misreport_rule} is not in the catalogue")
 
     ho = root.section("handover")
     ho.only("arrive_early_minutes")
@@ -467,6 +492,25 @@ def _chain(rep: _Section) -> tuple[ChainStep, ...]:
             item.fail("holders", "the clerk submits the sheet; a later step is someone else's")
         steps.append(step)
     return tuple(steps)
+
+
+def _irregular(section: _Section, chain: tuple[ChainStep, ...],
+               catalogue: Catalogue) -> IrregularPolicy:
+    """Which returns of the sheet are irregular records (000 §2 六.1)."""
+    if not section.data:
+        return IrregularPolicy()
+    section.only("rule", "returned_by", "booked_per_year")
+    policy = IrregularPolicy(section.text("rule"),
+                             section.strings("returned_by", [], allow_empty=True),
+                             section.integer("booked_per_year", 1, maximum=366))
+    if policy.rule not in catalogue.rules:
+        section.fail("rule", f"{policy.rule} is not in the catalogue")
+    steps = {s.step for s in chain}
+    for step in policy.returned_by:
+        if step not in steps:
+            section.fail("returned_by", f"{step!r} is not a step of the chain "
+                                        f"({', '.join(sorted(steps))})")
+    return policy
 
 
 def _duty_log(section: _Section) -> DutyLogPolicy:
@@ -521,7 +565,7 @@ def meeting_policy_from_dict(data: dict, source: str = "meetings.yaml") -> Meeti
     root.integer("version", minimum=1, maximum=1)
     catalogue = _catalogue(root, MEETING_CODES)
     mt = root.section("meetings", required=True)
-    mt.only("seated_early_minutes", "kinds", "award_threshold", "minutes")
+    mt.only("seated_early_minutes", "kinds", "award_threshold", "minutes", "standing")
     kinds_section = mt.section("kinds", required=True)
     kinds = {}
     for name in kinds_section.data:
@@ -540,7 +584,8 @@ def meeting_policy_from_dict(data: dict, source: str = "meetings.yaml") -> Meeti
                          max_penalties=threshold.integer("max_penalties"),
                          max_points=threshold.integer("max_points"),
                          minutes_due_days=minutes.integer("due_days", maximum=31),
-                         minutes_holders=minutes.strings("holders"))
+                         minutes_holders=minutes.strings("holders"),
+                         standing=standing_meetings(mt.section("standing"), kinds))
 
 
 def load_attendance_policy(path: str | os.PathLike | None = None) -> AttendancePolicy:

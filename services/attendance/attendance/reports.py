@@ -28,6 +28,21 @@ Decisions:
   who took an earlier step of the same round (separation of duties).
 - A sheet sent back after the due date is late when submitted again; the R01
   it books has the one key of that month, so it is booked once.
+
+What the sheet answers for besides its date (000 §2 六.1-2, 六.4):
+
+- An irregular record (初次未按规定考勤, R02 on the clerk and the head): the
+  sheet sent back by a step of ``reports.monthly.irregular.returned_by`` — the
+  general office's review or the GM, after the head approved it. The first
+  ``booked_per_year`` of the department's calendar year are booked, each under
+  the key of its sheet and round; a later one is a repeat, kept on the sheet
+  (``irregular``) unbooked: 六.2 prices a repeat by deception (R03), and
+  deception is a judgement the general office makes and books by hand.
+- A misreported leave (R04 on the clerk): a sick leave converted to personal
+  leave (its form and proof not filed in time, 四.2) after the sheet of a month
+  it covers was submitted — the sheet reported sick leave that is personal
+  leave. A sheet then awaiting a new submission reports the conversion itself
+  and misreports nothing. One per leave and sheet: its key names both.
 """
 from __future__ import annotations
 
@@ -35,7 +50,7 @@ import calendar as _months
 from datetime import date, datetime, time, timedelta
 
 from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
-from zhidu.times import UTC, as_utc, local_tz
+from zhidu.times import UTC, as_utc, local_tz, parse_date
 
 from .policy import DEPARTMENT_HEAD, AttendancePolicy
 from .roles import holds_any
@@ -191,3 +206,82 @@ def decide_step(report: dict, *, approve: bool, at: datetime, actor: dict,
     # Sent back: no standing submission until the clerk submits again.
     updated.update(submitted_at=None, status="pending", returned_at=at)
     return _awaiting(updated, SUBMISSION, at, policy, calendar)
+
+
+# -- what the sheet answers for (000 §2 六.1-2, 六.4) -----------------------------------
+def irregular_return(report: dict, policy: AttendancePolicy) -> bool:
+    """Whether the move just made sent the sheet back from a step whose return
+    is an irregular record."""
+    steps = report.get("steps") or []
+    return bool(steps) and steps[-1]["approve"] is False \
+        and steps[-1]["step"] in policy.reports.irregular.returned_by
+
+
+def irregular_slot(department: str, year: int, number: int) -> str:
+    """The key of the department's ``number``-th booked irregular record of ``year``."""
+    return f"irregular:{department}:{year:04d}:{number}"
+
+
+def irregular_record(report: dict, *, earlier: int,
+                     policy: AttendancePolicy) -> tuple[dict, list[dict]]:
+    """The sheet just sent back, as an irregular record (000 §2 六.1).
+
+    ``earlier``: the department's irregular records booked before this one in
+    the sheet's year. Below ``booked_per_year`` the rule is booked on the clerk,
+    the head named in ``detail`` as for R01; otherwise the record is a repeat
+    awaiting the general office's judgement (六.2). Returns the sheet with the
+    record appended to ``irregular`` and the violations to book.
+    """
+    rules = policy.reports.irregular
+    step = report["steps"][-1]
+    period = f"{report['year']:04d}-{report['month']:02d}"
+    booked = earlier < rules.booked_per_year
+    key = f"{report['key']}:{rules.rule}:{report['round']}"
+    violations = []
+    if booked:
+        violations.append(violation(
+            policy.catalogue, rules.rule, key=key, employee_id=report.get("clerk_id"),
+            role="attendance_clerk", at=step["at"],
+            detail={"department": report["department"], "period": period,
+                    "round": report["round"], "returned_by": step["step"],
+                    "note": step["note"], "dept_manager_id": report.get("head_id"),
+                    "charge": list(policy.catalogue.rule(rules.rule).applies_to)}))
+    record = {"round": report["round"], "step": step["step"], "by": dict(step["by"]),
+              "at": step["at"], "note": step["note"],
+              "number": earlier + 1 if booked else None, "violation_id": key if booked else None,
+              "awaits_judgement": not booked}
+    return dict(report, irregular=[*(report.get("irregular") or []), record]), violations
+
+
+def months_of(start, end) -> list[tuple[int, int]]:
+    """(year, month) of every month a leave from ``start`` to ``end`` touches."""
+    first, last = parse_date(start), parse_date(end)
+    months, (year, month) = [], (first.year, first.month)
+    while (year, month) <= (last.year, last.month):
+        months.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def misreported_leave(leave: dict, converted: dict, sheets: list[dict], at: datetime,
+                      policy: AttendancePolicy) -> list[dict]:
+    """R04 (000 §2 六.4) for each of ``sheets`` standing submitted when ``leave``
+    was converted at ``at``: it reported ``leave``'s type, not ``converted``'s."""
+    code = policy.reports.misreport_rule
+    if code is None:
+        return []
+    at, found = as_utc(at), []
+    for sheet in sheets:
+        submitted = sheet.get("submitted_at")
+        if submitted is None or as_utc(submitted) > at or not sheet.get("clerk_id"):
+            continue
+        found.append(violation(
+            policy.catalogue, code, key=f"{sheet['key']}:{code}:{leave['leave_id']}",
+            employee_id=sheet["clerk_id"], role="attendance_clerk", at=at,
+            detail={"department": sheet["department"],
+                    "period": f"{sheet['year']:04d}-{sheet['month']:02d}",
+                    "submitted_at": as_utc(submitted), "leave_id": leave["leave_id"],
+                    "leave_employee_id": leave["employee_id"],
+                    "reported_as": leave["type"], "now": converted["type"],
+                    "converted_leave_id": converted["leave_id"]}))
+    return found

@@ -434,6 +434,50 @@ class MeetingStanding(Payload):
     year = fields.Integer(required=True, validate=YEAR)
 
 
+# -- the GM office meeting's agenda (000 §3 四.7) ---------------------------------------
+def _standing():
+    return fields.String(load_default=None, allow_none=True, validate=ID, metadata={
+        "description": "the standing meeting taking the agenda (meetings.standing in "
+                       "rules/meetings.yaml); without it, the one that does"})
+
+
+class SubmitAgendaItem(Payload):
+    standing = _standing()
+    department = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    item = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    year = fields.Integer(load_default=None, allow_none=True, validate=YEAR)
+    month = fields.Integer(load_default=None, allow_none=True, validate=MONTH, metadata={
+        "description": "whose agenda: without year and month, the one still open"})
+    at = Time(required=True)
+    actor = actor_field()
+    request_id = _request_id()
+
+    @validates_schema
+    def _both_or_neither(self, data, **kwargs):
+        if (data.get("year") is None) != (data.get("month") is None):
+            raise MarshmallowError("give year and month together, or neither", "month")
+
+
+class DecideAgenda(Payload):
+    standing = _standing()
+    year = fields.Integer(required=True, validate=YEAR)
+    month = fields.Integer(required=True, validate=MONTH)
+    approved = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)),
+                           required=True, validate=validate.Length(max=100), metadata={
+                               "description": "the numbers of the items approved: 2-5 "
+                                              "hold the meeting, none does not (四.7)"})
+    at = Time(required=True)
+    note = _note()
+    actor = actor_field()
+    request_id = _request_id()
+
+
+class AgendaRef(Payload):
+    standing = _standing()
+    year = fields.Integer(required=True, validate=YEAR)
+    month = fields.Integer(required=True, validate=MONTH)
+
+
 # -- penalties-side views and the timer --------------------------------------------------
 class ViolationQuery(Payload):
     employee_id = _id(required=False)
@@ -651,6 +695,12 @@ class RosterChanged(Payload):
     at = fields.String(required=True)
 
 
+class AgendaLine(Payload):
+    no = fields.Integer(required=True)
+    department = fields.String(required=True)
+    item = fields.String(required=True)
+
+
 class MeetingNotice(Payload):
     meeting_id = fields.String(required=True)
     kind = fields.String(required=True)
@@ -663,6 +713,13 @@ class MeetingNotice(Payload):
     chair_id = fields.String(required=True)
     minute_taker_id = fields.String(required=True, allow_none=True)
     version = fields.Integer(required=True)
+    standing = fields.String(metadata={
+        "description": "a standing meeting's occurrence (000 §3 四): its name"})
+    occurrence = fields.String(metadata={
+        "description": "the day its cadence names (the day held may be the next "
+                       "working day)"})
+    agenda = fields.List(fields.Nested(AgendaLine), metadata={
+        "description": "the items approved for it (四.7)"})
 
 
 class MeetingChanged(MeetingNotice):
@@ -733,6 +790,52 @@ class MeetingDecisionChased(MeetingReminder):
     due_date = fields.String(required=True)
 
 
+class AgendaReminder(Reminder):
+    standing = fields.String(required=True)
+    title = fields.String(required=True)
+    month = fields.String(required=True, metadata={"description": "YYYY-MM"})
+    closes_at = fields.String(required=True, metadata={
+        "description": "items are taken until then (四.7: by the 5th)"})
+
+
+class AgendaItem(AgendaLine):
+    submitted_by_id = fields.String(required=True, allow_none=True)
+    submitted_at = fields.String(required=True)
+
+
+class AgendaEvent(Payload):
+    standing = fields.String(required=True)
+    title = fields.String(required=True)
+    month = fields.String(required=True)
+    closes_at = fields.String(required=True)
+    meeting_start = fields.String(required=True, allow_none=True, metadata={
+        "description": "when the month's meeting is due, if held"})
+    items = fields.List(fields.Nested(AgendaItem), required=True)
+    agenda = fields.List(fields.String(), required=True, metadata={
+        "description": "the items as a notice lists them"})
+    submitted_by_ids = fields.List(fields.String(), required=True)
+
+
+class MeetingAgendaClosed(AgendaEvent):
+    outcome = fields.String(required=True,
+                            validate=validate.OneOf(["awaiting_approval", "not_held"]),
+                            metadata={"description": "awaiting_approval: for the GM to "
+                                                     "approve; not_held: too few items (四.7)"})
+    closed_at = fields.String(required=True)
+    min_items = fields.Integer(required=True)
+    max_items = fields.Integer(required=True)
+
+
+class MeetingAgendaDecided(AgendaEvent):
+    held = fields.Boolean(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(["held", "not_held"]))
+    approved = fields.List(fields.Nested(AgendaItem), required=True)
+    meeting_id = fields.String(required=True, allow_none=True)
+    decided_by = fields.Dict(required=True)
+    decided_at = fields.String(required=True)
+    note = fields.String(required=True, allow_none=True)
+
+
 EVENTS = {
     "violation_recorded": ViolationRecorded,
     "violation_withdrawn": ViolationWithdrawn,
@@ -758,4 +861,7 @@ EVENTS = {
     "meeting_minutes_issued": MeetingMinutesIssued,
     "meeting_minutes_overdue": MeetingReminder,
     "meeting_decision_chased": MeetingDecisionChased,
+    "meeting_agenda_reminder": AgendaReminder,
+    "meeting_agenda_closed": MeetingAgendaClosed,
+    "meeting_agenda_decided": MeetingAgendaDecided,
 }

@@ -26,7 +26,17 @@ from zhidu.times import as_utc, parse_time, to_iso, utcnow
 
 from . import metrics as attendance_metrics
 from . import schemas
-from .app import clocking, dutylog, leave, meetings, outings, reports, rosters, sweeping
+from .app import (
+    clocking,
+    dutylog,
+    leave,
+    meetings,
+    outings,
+    reports,
+    rosters,
+    standing,
+    sweeping,
+)
 from .app.access import Access
 from .app.work import Caller, Work
 from .policy import load_rules
@@ -84,6 +94,9 @@ class AttendanceService(ZhiduService):
         Route("POST", "/meetings/{meeting_id}/decisions/{decision_no}/reports",
               "report_decision"),
         Route("GET", "/meeting-standing/{employee_id}/{year}", "meeting_standing"),
+        Route("POST", "/agenda-items", "submit_agenda_item", status=201),
+        Route("GET", "/agendas/{year}/{month}", "get_agenda"),
+        Route("POST", "/agendas/{year}/{month}/decisions", "decide_agenda"),
         Route("GET", "/violations", "list_violations"),
         Route("POST", "/sweep", "sweep"),
     ]
@@ -330,6 +343,19 @@ class AttendanceService(ZhiduService):
     @operation(schemas.MeetingStanding)
     def meeting_standing(self, payload):
         return meetings.meeting_standing(self.work, payload)
+
+    # -- the standing meetings' agenda (000 §3 四.7) ---------------------------------------
+    @operation(schemas.SubmitAgendaItem, idempotent=True)
+    def submit_agenda_item(self, payload):
+        return standing.submit_agenda_item(self.work, payload)
+
+    @operation(schemas.DecideAgenda, idempotent=True)
+    def decide_agenda(self, payload):
+        return standing.decide_agenda(self.work, payload)
+
+    @operation(schemas.AgendaRef)
+    def get_agenda(self, payload):
+        return standing.get_agenda(self.work, payload)
 
     # -- the timer and the directory's events ----------------------------------------------
     # Every due item its own unit (a leave, a department's month, a batch of a day,

@@ -75,6 +75,8 @@ class AttendanceStore(Store):
         "meetings": [_ix("start")],
         "meeting_checkins": [_ix("meeting_id")],
         "meeting_leaves": [_ix("meeting_id", "status")],
+        # the GM office meeting's agenda, one per month (000 §3 四.7): by key
+        "agendas": [],
         # handovers and the duty log, per post and day
         "handovers": [_ix("post", "date")],
         "duty_log": [_ix("post", "date"), _ix("post", "month", "date")],
@@ -137,6 +139,27 @@ class AttendanceStore(Store):
                                            {f: 1 for f in fields}))
         members = {d["_id"] for d in docs}
         return sorted({d.get(f) for d in docs for f in fields} & members)
+
+    def active_members(self, departments) -> list[str]:
+        """Everyone filed under any of ``departments`` who has not left (index
+        ``department, role``)."""
+        docs = self.db.employees.find({"department": {"$in": sorted(set(departments))},
+                                       "departed_at": None}, {"_id": 1})
+        return sorted(d["_id"] for d in docs)
+
+    def active_employees(self) -> list[str]:
+        """Everyone who has not left (index ``departed_at``)."""
+        return sorted(d["_id"] for d in self.db.employees.find({"departed_at": None},
+                                                                {"_id": 1}))
+
+    def department_heads(self) -> dict[str, list[str]]:
+        """The department managers of every department (index ``role, department``)."""
+        heads: dict[str, list[str]] = defaultdict(list)
+        for d in self.db.employees.find({"role": "dept_manager", "departed_at": None},
+                                        {"department": 1}).sort("_id", 1):
+            if d.get("department"):
+                heads[d["department"]].append(d["_id"])
+        return dict(heads)
 
     def departments_of(self, employee_ids) -> dict[str, str | None]:
         docs = self.db.employees.find({"_id": {"$in": sorted(set(employee_ids))}},
@@ -604,6 +627,22 @@ class AttendanceStore(Store):
         return sorted(d["employee_id"] for d in self.db.meeting_checkins.find(
             {"meeting_id": meeting_id}, {"employee_id": 1}))
 
+
+    # -- the GM office meeting's agenda (000 §3 四.7) ------------------------------------------
+    def agenda(self, key: str) -> dict | None:
+        return _out(self.db.agendas.find_one({"_id": key}), "key")
+
+    def save_agenda(self, agenda: dict, read: dict | None) -> None:
+        """An item added, the agenda closed or decided: over the revision read (a
+        new one when ``read`` is None)."""
+        self._save_revised("agendas", agenda["key"], agenda, read, "key")
+
+    def close_agenda_duties(self, agenda_key: str, at: datetime) -> int:
+        """The agenda closed: no department is reminded of it any more (index
+        ``open, remind_at`` narrows to the open duties)."""
+        return self.db.duties.update_many(
+            {"open": True, "kind": "agenda_item", "agenda": agenda_key},
+            {"$set": {"open": False, "done_at": at, "remind_at": None}}).modified_count
 
     # -- handovers and the duty log ----------------------------------------------------------
     def handover(self, handover_id: str) -> dict | None:

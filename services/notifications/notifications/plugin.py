@@ -27,6 +27,8 @@ OWN_CONSUMES = (
     "attendance.meeting_leave_requested", "attendance.meeting_leave_decided",
     "attendance.meeting_minutes_issued", "attendance.meeting_minutes_overdue",
     "attendance.meeting_decision_chased",
+    "attendance.meeting_agenda_reminder", "attendance.meeting_agenda_closed",
+    "attendance.meeting_agenda_decided",
 )
 # Events other services' distributions route (zhidu.notification_routes): a
 # handler is attached for each when the service module is imported.

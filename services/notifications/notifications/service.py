@@ -246,6 +246,18 @@ class NotificationsService(ZhiduService):
     def on_meeting_decision_chased(self, event):
         return self._notify(event)
 
+    @on_event("attendance", "meeting_agenda_reminder")
+    def on_meeting_agenda_reminder(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_agenda_closed")
+    def on_meeting_agenda_closed(self, event):
+        return self._notify(event)
+
+    @on_event("attendance", "meeting_agenda_decided")
+    def on_meeting_agenda_decided(self, event):
+        return self._notify(event)
+
     # -- dormitory -------------------------------------------------------------------
     @on_event("dormitory", "accommodation_revoked")
     def on_accommodation_revoked(self, event):

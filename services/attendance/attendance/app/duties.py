@@ -88,6 +88,7 @@ REMINDED = {
     "meeting_minutes": ("meeting_minutes_overdue", ("meeting_id",)),
     "meeting_decision": ("meeting_decision_chased",
                          ("meeting_id", "decision_no", "item", "owner_id", "due_date")),
+    "agenda_item": ("meeting_agenda_reminder", ("standing", "title", "month", "closes_at")),
 }
 
 

@@ -6,6 +6,8 @@ Notices are events (``meeting_scheduled``, ``meeting_changed``): the
 notifications service sends them to everyone invited, by SMS too where the
 deployment has it (六.2). The minutes and each decision are duties
 (``duties``): the sweep reminds the one and chases the other until done.
+The regular meetings' occurrences are scheduled through ``plan`` and
+``announce`` too (``standing``).
 """
 from __future__ import annotations
 
@@ -40,22 +42,30 @@ SAME_MEETING = ("kind", "start", "planned_minutes", "attendees", "chair_id", "ti
 
 
 def meeting_event(meeting: dict) -> dict:
-    """What a notice says of the meeting."""
-    return {"meeting_id": meeting["meeting_id"], "kind": meeting["kind"],
-            "title": meeting.get("title"), "location": meeting.get("location"),
-            "start": to_iso(meeting["start"]), "seated_by": to_iso(meeting["seated_by"]),
-            "planned_minutes": meeting["planned_minutes"],
-            "attendees": list(meeting["attendees"]), "chair_id": meeting["chair_id"],
-            "minute_taker_id": meeting.get("minute_taker_id"),
-            "version": int(meeting.get("version") or 1)}
+    """What a notice says of the meeting; of a standing meeting's occurrence
+    also which one it is and, with an agenda, the items approved (四.7)."""
+    event = {"meeting_id": meeting["meeting_id"], "kind": meeting["kind"],
+             "title": meeting.get("title"), "location": meeting.get("location"),
+             "start": to_iso(meeting["start"]), "seated_by": to_iso(meeting["seated_by"]),
+             "planned_minutes": meeting["planned_minutes"],
+             "attendees": list(meeting["attendees"]), "chair_id": meeting["chair_id"],
+             "minute_taker_id": meeting.get("minute_taker_id"),
+             "version": int(meeting.get("version") or 1)}
+    if meeting.get("standing"):
+        event.update(standing=meeting["standing"], occurrence=meeting["occurrence"])
+    if meeting.get("agenda") is not None:
+        event["agenda"] = [{k: item[k] for k in ("no", "department", "item")}
+                           for item in meeting["agenda"]]
+    return event
 
 
 def _meeting(store, meeting_id: str) -> dict:
     return found(store.meeting(meeting_id), f"meeting {meeting_id}")
 
 
-def schedule_meeting(work, payload: dict) -> dict:
-    """Schedule once; the same meeting again answers with it, another one conflicts."""
+def plan(work, payload: dict, **extra) -> dict:
+    """The meeting a schedule asks for, checked; ``extra`` is kept with it (a
+    standing meeting's name and occurrence, its agenda)."""
     meeting = plan_meeting(meeting_id=payload["meeting_id"], kind=payload["kind"],
                            start=millis(payload["start"]),
                            planned_minutes=payload["planned_minutes"],
@@ -63,10 +73,23 @@ def schedule_meeting(work, payload: dict) -> dict:
                            title=payload.get("title"), location=payload.get("location"),
                            minute_taker_id=payload.get("minute_taker_id"),
                            policy=work.rules.meetings)
-    meeting["convened_by"] = (payload.get("actor") or {}).get("id")
-    if work.store.insert_meeting(meeting):
-        work.outbox.emit("meeting_scheduled", meeting_event(meeting),
-                         key=f"{meeting['meeting_id']}:v1")
+    return dict(meeting, convened_by=(payload.get("actor") or {}).get("id"), **extra)
+
+
+def announce(work, meeting: dict) -> bool:
+    """Record the meeting and send its notice (六.2), unless one is on record
+    under its id; True if this call recorded it."""
+    if not work.store.insert_meeting(meeting):
+        return False
+    work.outbox.emit("meeting_scheduled", meeting_event(meeting),
+                     key=f"{meeting['meeting_id']}:v1")
+    return True
+
+
+def schedule_meeting(work, payload: dict) -> dict:
+    """Schedule once; the same meeting again answers with it, another one conflicts."""
+    meeting = plan(work, payload)
+    if announce(work, meeting):
         return meeting
     existing = work.store.meeting(meeting["meeting_id"])
     if any(existing.get(k) != meeting[k] for k in SAME_MEETING):

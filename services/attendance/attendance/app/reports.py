@@ -7,10 +7,14 @@ closed and the next one opened (``duties``), the move announced.
 from __future__ import annotations
 
 from zhidu.times import to_iso
+from zhidu.uow import StaleWrite
 
 from ..reports import (
     SUBMISSION,
     decide_step,
+    irregular_record,
+    irregular_return,
+    irregular_slot,
     monthly_report_due,
     report_key,
     step_holders,
@@ -66,18 +70,44 @@ def submit_monthly_report(work, payload: dict) -> dict:
 
 def decide_monthly_report(work, payload: dict) -> dict:
     """The awaited step: the head approves, the general office reviews, the GM
-    approves (000 §2 五.1); any of them may send the sheet back."""
+    approves (000 §2 五.1); any of them may send the sheet back, and a sheet the
+    office or the GM sends back is an irregular record (六.1)."""
     store, department = work.store, payload["department"]
     key = report_key(department, payload["year"], payload["month"])
     stored = found(store.report(key), f"the {department} report for {payload['year']}-"
                                       f"{payload['month']:02d}")
+    policy = work.rules.attendance
     report = decide_step(stored, approve=payload["approve"], at=millis(payload["at"]),
                          actor=payload["actor"], standing=caller_standing(work, department),
-                         note=payload["note"], policy=work.rules.attendance,
-                         calendar=work.rules.calendar)
+                         note=payload["note"], policy=policy, calendar=work.rules.calendar)
+    violations = []
+    if irregular_return(report, policy):
+        report, violations = irregular(work, report)
     store.save_report(report, stored)
     move(work, stored, report)
+    Booker(work).violations(violations)
     return report
+
+
+def irregular(work, report: dict) -> tuple[dict, list[dict]]:
+    """Count the department's booked irregular records of the year, take the
+    next one's place if it is booked: two sheets sent back at once in one
+    department meet on the same place, and the later unit runs again."""
+    store, policy = work.store, work.rules.attendance
+    department, year = report["department"], report["year"]
+    limit = policy.reports.irregular.booked_per_year
+    earlier = 0
+    while earlier < limit and store.exists("irregular_records",
+                                           irregular_slot(department, year, earlier + 1)):
+        earlier += 1
+    report, violations = irregular_record(report, earlier=earlier, policy=policy)
+    if violations:
+        slot = irregular_slot(department, year, earlier + 1)
+        if not store.insert_once("irregular_records", slot, {
+                "report": report["key"], "round": report["round"],
+                "violation_id": violations[0]["key"], "at": violations[0]["at"]}):
+            raise StaleWrite(f"{slot} was taken since it was read")
+    return report, violations
 
 
 def move(work, before: dict | None, after: dict) -> None:

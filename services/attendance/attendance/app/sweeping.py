@@ -1,6 +1,7 @@
 """What time alone decides: ``sweep({now})``.
 
-- sick leave without proof 5 working days after it ends becomes personal leave;
+- sick leave without proof 5 working days after it ends becomes personal leave,
+  and a month's sheet submitted before that misreported it (R04 on its clerk);
 - a department's monthly report unsubmitted past its due day books R01 (also
   one sent back and not submitted again), and its submission becomes a duty;
 - every duty past its deadline — a review of a post's duty log, a step of the
@@ -24,8 +25,15 @@ from zhidu.operations import jsonable
 from zhidu.times import local_date
 
 from ..leave import convert, should_convert
-from ..reports import SUBMISSION, monthly_report_status, report_key
+from ..reports import (
+    SUBMISSION,
+    misreported_leave,
+    monthly_report_status,
+    months_of,
+    report_key,
+)
 from ..rosters import holiday_periods, holiday_roster_deadline
+from . import standing
 from .booking import Booker
 from .closing import DayCloser
 from .duties import remind
@@ -50,6 +58,7 @@ def sweep(work, now: datetime) -> dict:
             "reports_overdue": reports(work, now),
             "days_closed": days(work, now),
             "holiday_rosters_overdue": holiday_rosters(work, now),
+            "standing_meetings": standing.sweep(work, now),
             # Last: the duties the steps above opened are reminded in this sweep.
             "reminders_sent": remind(work, now)}
 
@@ -65,7 +74,8 @@ def sick_proofs(work, now: datetime) -> list[str]:
 
 
 def _convert(work, leave_id: str, now: datetime) -> str | None:
-    """One unit: the original marked, its personal-leave record, the event."""
+    """One unit: the original marked, its personal-leave record, the event, and
+    the R04 of every sheet that had reported the leave as sick leave."""
     store, policy = work.store, work.rules.attendance
     leave = store.leave(leave_id)
     if leave is None or not should_convert(leave, now, work.rules.calendar, policy):
@@ -80,7 +90,19 @@ def _convert(work, leave_id: str, now: datetime) -> str | None:
         "to_type": record["type"], "start": leave["start"], "end": leave["end"],
         "days": leave["days"], "status": record["status"],
         "emergency": bool(leave.get("emergency"))}, key=f"{leave_id}:converted")
+    Booker(work).violations(misreported_leave(
+        leave, record, _sheets_of(store, leave), now, policy))
     return leave_id
+
+
+def _sheets_of(store, leave: dict) -> list[dict]:
+    """The stored sheets of the person's department for the months the leave covers."""
+    department = (store.employee(leave["employee_id"]) or {}).get("department")
+    if not department:
+        return []
+    sheets = [store.report(report_key(department, year, month))
+              for year, month in months_of(leave["start"], leave["end"])]
+    return [s for s in sheets if s is not None]
 
 
 # -- the clerk's monthly report (000 §2 五.2, 六.3) --------------------------
