@@ -139,3 +139,26 @@ def test_request_ids_are_scoped_to_the_caller_and_bound_to_the_payload(flaky, rp
     assert err.value.exc_type == "Conflict" and "request_id" in err.value.value
     _, store = flaky
     assert store.db.manual.count_documents({}) == 2
+
+
+def test_a_connection_lost_while_acknowledging_does_not_end_the_worker():
+    """nameko's ack checks the channel first but lets a socket error between the
+    check and the write escape, which ended the worker's thread and killed the
+    whole container during a broker restart. The broker redelivers instead."""
+    from zhidu.events import ReliableEventHandler
+
+    handler = ReliableEventHandler.__new__(ReliableEventHandler)
+    settled = []
+
+    def reset(message):
+        settled.append(message)
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    handler._settle(reset, "message")
+    assert settled == ["message"]
+
+    def refused(message):
+        raise ValueError("not a connection problem")
+
+    with pytest.raises(ValueError):
+        handler._settle(refused, "message")

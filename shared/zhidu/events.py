@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from amqp.exceptions import AccessRefused, NotFound
+from amqp.exceptions import AccessRefused, AMQPError, NotFound
 from kombu import Connection, Exchange, Queue, binding
 from nameko.amqp.publish import Publisher, UndeliverableMessage, get_connection
 from nameko.events import SERVICE_POOL, EventHandler
@@ -249,16 +249,30 @@ class ReliableEventHandler(EventHandler):
     # -- after the handler ------------------------------------------------------
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self._settle(self.queue_consumer.ack_message, message)
             return result, exc_info
         try:
             self._reroute(message, exc_info)
         except Exception:  # broker trouble: leave the message where it is
             log.exception("could not reroute failed message; requeueing it")
-            self.queue_consumer.requeue_message(message)
+            self._settle(self.queue_consumer.requeue_message, message)
         else:
-            self.queue_consumer.ack_message(message)
+            self._settle(self.queue_consumer.ack_message, message)
         return result, exc_info
+
+    def _settle(self, settle, message) -> None:
+        """Ack or requeue; a connection lost meanwhile is not the worker's failure.
+
+        nameko checks that the channel is open first, but the socket can die
+        between the check and the write; the error would end the worker's
+        thread and with it the whole container. The broker redelivers what was
+        not acknowledged, and handlers take a repeat as one.
+        """
+        try:
+            settle(message)
+        except (OSError, AMQPError) as exc:
+            log.warning("connection lost while settling a message (%s); the broker "
+                        "will redeliver it", type(exc).__name__)
 
     def _reroute(self, message, exc_info):
         exc = exc_info[1]
