@@ -6,14 +6,12 @@ through the ``zhidu.notification_routes`` entry point only. The SMS gateway
 is an HTTP endpoint recording what it is sent, as in the notifications tests.
 """
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 from notifications.service import NotificationsService
 from repairs.service import RepairsService
-from zhidu.testing import publish_event, wait_for
+from zhidu.testing import HttpReceiver, publish_event, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,40 +21,18 @@ ENGINEER = {"id": "eng-07", "role": "staff"}
 CUSTOMER_PHONE = "13900001111"
 
 
-class SmsGateway:
-    """Records each message POSTed to it."""
-
-    def __init__(self):
-        self.received = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                gateway.received.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+class SmsGateway(HttpReceiver):
+    """The SMS gateway: the messages POSTed to it."""
 
     def to(self, number):
-        return [m for m in self.received if m["to"] == number]
+        return [m for m in map(json.loads, (r["body"] for r in self.received))
+                if m["to"] == number]
 
 
 @pytest.fixture
 def gateway():
-    sms = SmsGateway()
-    sms.thread.start()
-    yield sms
-    sms.server.shutdown()
-    sms.server.server_close()
+    with SmsGateway() as sms:
+        yield sms
 
 
 @pytest.fixture

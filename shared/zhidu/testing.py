@@ -602,3 +602,55 @@ def service_process(zhidu_config):
     yield start
     for proc in started:
         proc.kill()
+
+
+class HttpReceiver:
+    """An HTTP endpoint recording each POST; answers per path from a script.
+
+    It stands for webhook receivers and SMS or chat gateways in tests; start it
+    with ``start()`` (or use it as a context manager) and ``stop()`` it.
+    """
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received = []
+        self.script = {}  # path → statuses to answer in turn; the last one repeats
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.received.append({"path": self.path, "headers": dict(self.headers),
+                                          "body": body})
+                statuses = receiver.script.get(self.path, [200])
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def at(self, path):
+        return [r for r in self.received if r["path"] == path]
+
+    def start(self) -> HttpReceiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> HttpReceiver:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

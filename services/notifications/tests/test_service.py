@@ -13,9 +13,7 @@ import email
 import email.policy
 import json
 import re
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import eventlet
 import pytest
@@ -29,7 +27,7 @@ from pymongo.errors import OperationFailure
 from pymongo.monitoring import CommandListener
 from zhidu.config import database_name
 from zhidu.envelope import make_envelope
-from zhidu.testing import free_port, publish_event, service_db, wait_for
+from zhidu.testing import HttpReceiver, free_port, publish_event, service_db, wait_for
 from zhidu.uow import StaleWrite
 
 pytestmark = pytest.mark.integration
@@ -82,37 +80,6 @@ class MailServer:
             self.controller = None
 
 
-class Receiver:
-    """An HTTP endpoint recording each POST; answers per path from a script."""
-
-    def __init__(self):
-        self.received = []
-        self.script = {}  # path → statuses to answer in turn; the last one repeats
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.append({"path": self.path, "headers": dict(self.headers),
-                                          "body": body})
-                statuses = receiver.script.get(self.path, [200])
-                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def at(self, path):
-        return [r for r in self.received if r["path"] == path]
-
-
 @pytest.fixture
 def mail():
     server = MailServer(free_port())
@@ -122,11 +89,8 @@ def mail():
 
 @pytest.fixture
 def receiver():
-    rec = Receiver()
-    rec.thread.start()
-    yield rec
-    rec.server.shutdown()
-    rec.server.server_close()
+    with HttpReceiver() as rec:
+        yield rec
 
 
 @pytest.fixture
