@@ -12,6 +12,7 @@ from notifications import contributed, fanout
 from notifications.retry import load_policy
 from notifications.routing import load_routes
 from notifications.templates import context, load_catalogue
+from notifications.testing import MemoryDirectory
 from zhidu.contracts import EventContracts
 from zhidu.envelope import make_envelope
 
@@ -35,27 +36,7 @@ PEOPLE = {
 GROUPS = {"hr": ["H9"], "gm_office": ["O9"]}
 
 
-class Directory:
-    def person(self, employee_id):
-        return PEOPLE.get(employee_id)
-
-    def with_role(self, role, department=None):
-        found = [pid for pid, p in sorted(PEOPLE.items()) if p["role"] == role
-                 and (department is None or p["department"] == department)]
-        return found + ([g for g in GROUPS.get(role, []) if g not in found]
-                        if department is None else [])
-
-    def case_owner(self, number):
-        return None
-
-    def notice_people(self, notice_id):
-        return []
-
-    def group(self, name):
-        return list(GROUPS.get(name, []))
-
-
-DIRECTORY = Directory()
+DIRECTORY = MemoryDirectory(PEOPLE, GROUPS)
 
 
 @pytest.fixture(scope="module")

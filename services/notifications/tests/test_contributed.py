@@ -13,6 +13,7 @@ from notifications.retry import load_policy
 from notifications.routing import RoutingError, build_routes, load_routes, parse
 from notifications.rulebook import load_rules
 from notifications.templates import TemplateError, context, load_catalogue
+from notifications.testing import MemoryDirectory
 from zhidu.envelope import make_envelope
 
 UTC = timezone.utc
@@ -23,37 +24,15 @@ ROUTING_EVENTS = {"repairs.dispatched", "repairs.appointment_set", "repairs.comp
                   "repairs.escalated_to_complaint"}
 
 
-class Directory:
-    PEOPLE = {
-        "eng-07": {"name": "周工", "department": "engineering", "role": "staff",
-                   "phone": "13700000007"},
-        "eng-mgr": {"name": "吴主任", "department": "engineering", "role": "dept_manager"},
-        "fd-01": {"name": "钱前台", "department": "customer_service", "role": "customer_service"},
-        "cs-mgr": {"name": "孙经理", "department": "customer_service", "role": "dept_manager"},
-        "D1": {"name": "周副总", "role": "deputy_gm"},
-    }
-
-    def __init__(self, groups=None):
-        self.groups = groups or {}
-
-    def person(self, employee_id):
-        return self.PEOPLE.get(employee_id)
-
-    def with_role(self, role, department=None):
-        found = [pid for pid, p in sorted(self.PEOPLE.items()) if p.get("role") == role
-                 and (department is None or p.get("department") == department)]
-        if department is None:
-            found += [g for g in self.groups.get(role, []) if g not in found]
-        return found
-
-    def case_owner(self, number):
-        return None
-
-    def notice_people(self, notice_id):
-        return []
-
-    def group(self, name):
-        return list(self.groups.get(name, []))
+PEOPLE = {
+    "eng-07": {"name": "周工", "department": "engineering", "role": "staff",
+               "phone": "13700000007"},
+    "eng-mgr": {"name": "吴主任", "department": "engineering", "role": "dept_manager"},
+    "fd-01": {"name": "钱前台", "department": "customer_service", "role": "customer_service"},
+    "cs-mgr": {"name": "孙经理", "department": "customer_service", "role": "dept_manager"},
+    "D1": {"name": "周副总", "role": "deputy_gm"},
+}
+DIRECTORY = MemoryDirectory(PEOPLE)
 
 
 class EntryPoint:
@@ -85,7 +64,7 @@ def test_repairs_routes_arrive_through_the_entry_point_with_a_handler_each(rules
 
 
 def test_the_engineer_hears_of_a_dispatch_and_the_desk_and_supervisor_of_a_breach(rules):
-    table, directory = rules.routes, Directory({"customer_service": ["fd-02"]})
+    table, directory = rules.routes, MemoryDirectory(PEOPLE, {"customer_service": ["fd-02"]})
     dispatched = {"number": "R2611-0001", "engineer_id": "eng-07", "reassigned_from": None}
     assert table.recipients("repairs.dispatched", dispatched, directory) == ["eng-07"]
     assert table.route("repairs.dispatched").urgent_channels == ("sms",)
@@ -113,16 +92,16 @@ def _appointment(phone="139 0000-1111"):
 def _fan_out(rules, envelope, channels, recipients=None):
     route = rules.routes.route(envelope["type"])
     recipients = recipients if recipients is not None else rules.routes.recipients(
-        envelope["type"], envelope["data"], Directory())
+        envelope["type"], envelope["data"], DIRECTORY)
     return fanout.fan_out(
-        envelope, route, recipients, people=Directory.PEOPLE, preferences={},
+        envelope, route, recipients, people=PEOPLE, preferences={},
         subscriptions=[], catalogue=rules.catalogue, policy=load_policy(), channels=channels,
         default_locale="zh-CN", tz=SHANGHAI, now=T0)
 
 
 def test_the_customer_is_texted_the_sms_template_and_the_engineer_gets_an_inbox_item(rules):
     envelope = _appointment()
-    recipients = rules.routes.recipients(envelope["type"], envelope["data"], Directory())
+    recipients = rules.routes.recipients(envelope["type"], envelope["data"], DIRECTORY)
     assert recipients == ["eng-07", "tel:13900001111"]
     out = _fan_out(rules, envelope, fanout.Channels(sms=True))
     [item] = out.inbox
@@ -155,7 +134,7 @@ def test_no_gateway_no_text_and_no_number_no_text(rules):
     assert [i["recipient_id"] for i in out.inbox] == ["eng-07"] and out.deliveries == []
     for phone in (None, "", "call me", "12"):
         envelope = _appointment(phone)
-        assert rules.routes.recipients(envelope["type"], envelope["data"], Directory()) == \
+        assert rules.routes.recipients(envelope["type"], envelope["data"], DIRECTORY) == \
             ["eng-07"]
 
 
@@ -207,7 +186,7 @@ def test_phone_numbers_are_normalised_and_masked():
     assert routing.mask_phone("123456") == "1***56"
     expr = parse("phone(data.customer.phone)")
     assert routing.evaluate(expr, {"customer": {"phone": ["139 0000 1111", "13900001111"]}},
-                            Directory()) == ["tel:13900001111"]
+                            DIRECTORY) == ["tel:13900001111"]
 
 
 @pytest.mark.parametrize("spec, complaint", [

@@ -12,38 +12,12 @@ from notifications.routing import RoutingError, build_routes, load_routes, parse
 from notifications.service import NotificationsService
 from notifications.signing import sign, verify
 from notifications.templates import TemplateError, build_locale, load_catalogue
+from notifications.testing import MemoryDirectory
 from zhidu.envelope import make_envelope
 
 UTC = timezone.utc
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
-
-
-class FakeDirectory:
-    def __init__(self, people, groups=None, cases=None, notices=None):
-        self.people = people
-        self.groups = groups or {}
-        self.cases = cases or {}
-        self.notices = notices or {}
-
-    def person(self, employee_id):
-        return self.people.get(employee_id)
-
-    def with_role(self, role, department=None):
-        found = [pid for pid, p in sorted(self.people.items()) if p.get("role") == role
-                 and (department is None or p.get("department") == department)]
-        if department is None:
-            found += [g for g in self.groups.get(role, []) if g not in found]
-        return found
-
-    def case_owner(self, number):
-        return self.cases.get(number)
-
-    def notice_people(self, notice_id):
-        return list(self.notices.get(notice_id, []))
-
-    def group(self, name):
-        return list(self.groups.get(name, []))
 
 
 PEOPLE = {
@@ -54,7 +28,7 @@ PEOPLE = {
     "H1": {"name": "孙红", "department": "hr", "role": "hr"},
     "D1": {"name": "周副总", "role": "deputy_gm"},
 }
-DIRECTORY = FakeDirectory(PEOPLE, groups={"hr": ["H9"], "centre_leaders": ["C1", "C2"],
+DIRECTORY = MemoryDirectory(PEOPLE, groups={"hr": ["H9"], "centre_leaders": ["C1", "C2"],
                                           "gm": ["G1"]}, cases={"2611-0001": "E1"},
                           notices={"N-1": ["E1", "M1"]})
 
@@ -129,7 +103,7 @@ def test_a_major_complaint_reaches_the_top_000_s1_3_3_6_001_s5_1_6_003_s4_3_4_7(
     assert resolution.recipients == ["M2", "M1", "D1", "G1", "C1", "C2"]
     assert resolution.unrouted is False
     # Nobody complained about by name, no centre leaders configured: still the top.
-    plain = FakeDirectory(PEOPLE, groups={"gm": ["G1"]})
+    plain = MemoryDirectory(PEOPLE, groups={"gm": ["G1"]})
     assert table.recipients("complaints.major_reported",
                             {**data, "department": None}, plain) == ["M1", "D1", "G1"]
 
@@ -139,7 +113,7 @@ def test_a_route_that_finds_nobody_goes_to_the_fallback_and_says_so(table):
     # the manager: the GM office and it_admin, by directory role or group.
     data = {"number": "2611-0001", "department": None, "received_by": "X9",
             "notify_roles": ["dept_manager", "deputy_gm", "gm"]}
-    nobody = FakeDirectory({"O1": {"role": "gm_office"}, "A1": {"role": "it_admin"}},
+    nobody = MemoryDirectory({"O1": {"role": "gm_office"}, "A1": {"role": "it_admin"}},
                            groups={"it_admin": ["A9"]})
     resolution = table.resolve("complaints.major_reported", data, nobody)
     assert resolution.recipients == ["O1", "A1", "A9"] and resolution.unrouted is True
@@ -147,7 +121,7 @@ def test_a_route_that_finds_nobody_goes_to_the_fallback_and_says_so(table):
     late = table.resolve("complaints.sla_warning", {"number": "unknown"}, nobody)
     assert late.recipients == ["O1", "A1", "A9"] and late.unrouted is True
     # Even the fallback may find nobody: still unrouted, so it is counted.
-    empty = table.resolve("complaints.major_reported", data, FakeDirectory({}))
+    empty = table.resolve("complaints.major_reported", data, MemoryDirectory({}))
     assert empty.recipients == [] and empty.unrouted is True
     # A route that names nobody on purpose reaches webhooks only, and is not unrouted.
     quiet = table.resolve("attendance.violation_recorded", {"employee_id": "E1"}, nobody)
@@ -161,7 +135,7 @@ def test_a_route_may_name_its_own_fallback_or_none():
         "a.default": {"template": "t", "recipients": ["data.x"]},
         "a.texts": {"recipients": ["phone(data.tel)"], "sms_template": "s"}}}
     table = build_routes(raw)
-    directory = FakeDirectory({"O1": {"role": "gm_office"}}, groups={"desk": ["K1"]})
+    directory = MemoryDirectory({"O1": {"role": "gm_office"}}, groups={"desk": ["K1"]})
     assert table.resolve("a.own", {}, directory).recipients == ["K1"]
     assert table.resolve("a.none", {}, directory) == routing.Resolution([], unrouted=True)
     assert table.resolve("a.default", {}, directory).recipients == ["O1"]
@@ -238,7 +212,7 @@ def test_a_notice_awaiting_approval_goes_to_every_gm_001_s1_12_2(table):
     data = {"notice_id": "N-1", "employee_ids": ["E1", "M1"], "approver_role": "gm"}
     # The GM by configuration, and every holder of the directory role gm.
     assert table.recipients("penalties.notice_awaiting_approval", data, DIRECTORY) == ["G1"]
-    with_gm = FakeDirectory({**PEOPLE, "G0": {"name": "陈总", "role": "gm"}},
+    with_gm = MemoryDirectory({**PEOPLE, "G0": {"name": "陈总", "role": "gm"}},
                             groups={"gm": ["G1"]})
     assert table.recipients("penalties.notice_awaiting_approval", data, with_gm) == \
         ["G0", "G1"]

@@ -12,6 +12,7 @@ from notifications import fanout
 from notifications.retry import load_policy
 from notifications.routing import load_routes
 from notifications.templates import load_catalogue
+from notifications.testing import MemoryDirectory
 from zhidu.contracts import EventContracts
 from zhidu.envelope import make_envelope
 
@@ -26,26 +27,7 @@ PEOPLE = {
     "G1": {"name": "陈总", "department": "management", "role": "gm"},
 }
 GROUPS = {"gm": ["G9"]}
-
-
-class Directory:
-    def person(self, employee_id):
-        return PEOPLE.get(employee_id)
-
-    def with_role(self, role, department=None):
-        found = [pid for pid, p in sorted(PEOPLE.items()) if p["role"] == role
-                 and (department is None or p["department"] == department)]
-        return found + ([g for g in GROUPS.get(role, []) if g not in found]
-                        if department is None else [])
-
-    def case_owner(self, number):
-        return None
-
-    def notice_people(self, notice_id):
-        return []
-
-    def group(self, name):
-        return list(GROUPS.get(name, []))
+DIRECTORY = MemoryDirectory(PEOPLE, GROUPS)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +46,7 @@ def awaiting(**step) -> dict:
 
 
 def inbox(table, envelope):
-    recipients = table.recipients(envelope["type"], envelope["data"], Directory())
+    recipients = table.recipients(envelope["type"], envelope["data"], DIRECTORY)
     out = fanout.fan_out(envelope, table.route(envelope["type"]), recipients, people=PEOPLE,
                          preferences={}, subscriptions=[], catalogue=load_catalogue(),
                          policy=load_policy(), channels=fanout.Channels(),
