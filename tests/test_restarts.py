@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
+from zhidu import rabbit_node
 from zhidu.launcher import answers
 from zhidu.testing import free_port, service_db, wait_for
 from zhidu.times import UTC
 
-from . import rabbit_node
 from .scene import (
     Rest,
     SteadyInspections,

@@ -5,8 +5,9 @@
 # (per-test vhosts, the broker users of `zhidu run`) and the Prometheus
 # endpoint, and marks the start under the data directory, so that `zhidu run`
 # knows it may load its users into it. A broker that was already answering is
-# someone else's and is not changed; the tests then need its management API
-# enabled already, and create nothing there but their own vhosts and users,
+# someone else's and is not changed; when it has no management API, the tests
+# and the bench start a node of their own beside it (zhidu.rabbit_node). On a
+# broker with the API they create nothing but their own vhosts and users,
 # which they remove.
 set -euo pipefail
 uri="${AMQP_URI:-amqp://guest:guest@localhost:5672/}"
@@ -21,8 +22,8 @@ case "$host" in localhost|127.0.0.1) local_broker=true ;; esac
 
 if answers "$port"; then
   if ! answers 15672; then
-    echo "note: the broker on $host:$port has no management API; the tests need it" \
-         "(rabbitmq-plugins enable rabbitmq_management)" >&2
+    echo "note: the broker on $host:$port has no management API; the tests" \
+         "and the bench will start a RabbitMQ node of their own beside it" >&2
   fi
   exit 0
 fi

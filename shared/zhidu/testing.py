@@ -190,6 +190,37 @@ class BrokerUsers:
             self.created.clear()
 
 
+def stand_in_broker(amqp_uri: str, api_uri: str):
+    """A broker node of the run's own when the one named has no management API.
+
+    The tests make a vhost and broker users per run, which needs the API; the
+    machine's broker is someone else's and is neither reconfigured nor
+    stopped. Returns the started node (its ``amqp_uri`` and ``api_uri``), with
+    the environment pointed at it for the processes the tests start, or None
+    when the named broker will do.
+    """
+    from . import rabbit_node
+
+    api = urlparse(api_uri)
+    if answers(api.hostname or "localhost", api.port or 15672):
+        return None
+    broker = urlparse(amqp_uri)
+    if broker.hostname not in ("localhost", "127.0.0.1") or not rabbit_node.available():
+        return None  # the tests needing the API say so when they run
+    print(f"\nthe broker at {broker.hostname}:{broker.port or 5672} has no management API; "
+          "starting a RabbitMQ node of the test run's own", flush=True)
+    node = rabbit_node.RabbitNode(management=True)
+    try:
+        node.start()
+    except BaseException:
+        node.close()
+        raise
+    os.environ["AMQP_URI"] = node.amqp_uri
+    os.environ["RABBIT_API_URI"] = node.api_uri
+    os.environ["ZHIDU_BROKER_METRICS_ADDRESS"] = f"127.0.0.1:{node.metrics_port}"
+    return node
+
+
 _BROKER_USERS: BrokerUsers | None = None
 
 

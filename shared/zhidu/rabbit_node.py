@@ -1,16 +1,22 @@
-"""A RabbitMQ node of a test's own, so a test may stop and restart its broker.
+"""A RabbitMQ node of the tests' own: to stop and restart, or to manage.
 
-The machine's broker (``rabbit@localhost`` on 5672, with its management API)
-serves every other test and must never go down, so restart tests run Debian's
+The machine's broker (``rabbit@localhost`` on 5672) serves every other test
+and must never go down or be reconfigured, so restart tests run Debian's
 ``rabbitmq-server`` a second time under another node name, with its own AMQP
 and distribution ports and its own data, log, plugin and configuration files
-in a temporary directory. None of the machine's ``/etc/rabbitmq`` files are
-read: its ``rabbitmq.conf`` names port 5672 and its ``enabled_plugins`` the
-management listener on 15672, both of which would collide. The node also gets
-its own Erlang cookie (through ``HOME``), so nothing is written to the
-caller's home and the machine's node cannot be addressed with it, and its own
-port mapper (epmd) on a port of its own, so it neither registers with the
-machine's nor leaves a daemon behind on a machine that had none.
+in a temporary directory. The same node, with its management API and
+Prometheus endpoint on ports of its own, stands in for the machine's broker
+when that broker has no management API: the tests make a vhost and broker
+users per run, which only the management API can do, and enabling a plugin on
+a broker the suite did not start is not the suite's to do.
+
+None of the machine's ``/etc/rabbitmq`` files are read: its ``rabbitmq.conf``
+names port 5672 and its ``enabled_plugins`` the management listener on 15672,
+both of which would collide. The node also gets its own Erlang cookie
+(through ``HOME``), so nothing is written to the caller's home and the
+machine's node cannot be addressed with it, and its own port mapper (epmd) on
+a port of its own, so it neither registers with the machine's nor leaves a
+daemon behind on a machine that had none.
 
 The node runs in the foreground as a child of the test, in a session of its
 own; stopping it signals that child by its pid (the start script's trap stops
@@ -56,7 +62,10 @@ def available() -> bool:
 class RabbitNode:
     """``with RabbitNode() as node:`` → ``node.amqp_uri``; ``node.restart()``."""
 
-    def __init__(self, start_timeout: float = 90.0):
+    def __init__(self, start_timeout: float = 90.0, management: bool = False):
+        self.management = management
+        self.api_port = _free_port() if management else None
+        self.metrics_port = _free_port() if management else None
         self.name = f"zhidu-test-{uuid.uuid4().hex[:8]}@localhost"
         self.port = _free_port()
         self.dist_port = _free_port()
@@ -74,10 +83,16 @@ class RabbitNode:
         cookie = home / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(20).upper())
         cookie.chmod(0o400)
-        (self.base / "enabled_plugins").write_text("[].\n")
+        plugins = "rabbitmq_management,rabbitmq_prometheus" if self.management else ""
+        (self.base / "enabled_plugins").write_text(f"[{plugins}].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
+        listeners = ""
+        if self.management:
+            listeners = (
+                f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.api_port}\n"
+                f"prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {self.metrics_port}\n")
         (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\n" + listeners +
             # A test machine's disk may be nearly full of other tests' data;
             # the default 50 MB alarm would block publishers for reasons
             # that have nothing to do with the test.
@@ -147,9 +162,15 @@ class RabbitNode:
             time.sleep(0.2)
         return self
 
+    @property
+    def api_uri(self) -> str | None:
+        return f"http://guest:guest@127.0.0.1:{self.api_port}" if self.management else None
+
     def _ready(self) -> bool:
         """Accepting AMQP, not just the TCP connection (the listener opens before boot ends)."""
         if not _answers(self.port):
+            return False
+        if self.management and not _answers(self.api_port):
             return False
         from kombu import Connection
 
