@@ -40,7 +40,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(config: dict, steady_rate: float = 10.0, steady_s: float = 20.0,
-        flood_rate: float = 150.0, flood_s: float = 4.0) -> dict:
+        flood_rate: float = 150.0, flood_s: float = 12.0) -> dict:
     """Two loads on one running suite.
 
     The steady load stays below saturation (the embedded database gives out at

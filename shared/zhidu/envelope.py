@@ -65,11 +65,14 @@ def make_envelope(source: str, event_type: str, data: dict, *, cause: dict | Non
     return envelope
 
 
+_ENVELOPE = EnvelopeSchema()
+
+
 def validate_envelope(body) -> dict:
     if not isinstance(body, dict):
         raise ValidationError({"_schema": ["event body must be a JSON object"]})
     try:
-        EnvelopeSchema().load(body)
+        _ENVELOPE.load(body)
     except MarshmallowError as exc:
         raise ValidationError(exc.normalized_messages()) from None
     return body

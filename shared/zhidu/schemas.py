@@ -216,10 +216,24 @@ def bounded_messages(value, depth: int = 0):
     return value
 
 
+_INSTANCES: dict[type, Schema] = {}
+
+
+def instance(schema: Schema | type[Schema]) -> Schema:
+    """One instance per schema class: building one copies every declared field,
+    which cost more than the load itself on every call and event. Our schemas
+    keep no per-call state, so one instance serves every greenthread."""
+    if not isinstance(schema, type):
+        return schema
+    found = _INSTANCES.get(schema)
+    if found is None:
+        found = _INSTANCES[schema] = schema()
+    return found
+
+
 def load(schema: Schema | type[Schema], payload) -> dict:
     """Validate a payload, raising the contract's ``ValidationError``."""
-    if isinstance(schema, type):
-        schema = schema()
+    schema = instance(schema)
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
@@ -231,6 +245,4 @@ def load(schema: Schema | type[Schema], payload) -> dict:
 
 
 def dump(schema: Schema | type[Schema], obj, many: bool = False):
-    if isinstance(schema, type):
-        schema = schema()
-    return schema.dump(obj, many=many)
+    return instance(schema).dump(obj, many=many)
