@@ -8,6 +8,7 @@ clocks are this machine's.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from contextlib import contextmanager
@@ -51,6 +52,11 @@ def run(config: dict, steady_rate: float = 10.0, steady_s: float = 20.0,
     procs = [ServiceProcess(name, config).start() for name in SERVICES]
     try:
         residents = _setup(config)
+        # CPU of each local process the chain runs through, per chain: where
+        # the two cores go, beside the database-bound ceiling.
+        pids = {proc.service: proc.proc.pid for proc in procs}
+        pids.update(_local_servers(config))
+        pids["load generator"] = os.getpid()
         steady = _load(config, residents, steady_rate, steady_s, first=0)
         # The same steady load while Prometheus-style scrapes hit every service's
         # /metrics every 5 s: what on-call's monitoring costs the chain.
@@ -58,7 +64,7 @@ def run(config: dict, steady_rate: float = 10.0, steady_s: float = 20.0,
             scraped = _load(config, residents, steady_rate, steady_s, first=50000)
         scraped["scrapes"] = scrapes["count"]
         scraped["scrape_p99_ms"] = scrapes["p99_ms"]()
-        flood = _load(config, residents, flood_rate, flood_s, first=100000)
+        flood = _load(config, residents, flood_rate, flood_s, first=100000, pids=pids)
     finally:
         for proc in procs:
             proc.stop()
@@ -108,9 +114,45 @@ def _setup(config: dict) -> list[str]:
     return residents
 
 
+def _local_servers(config: dict) -> dict[str, list[int]]:
+    """The embedded database serving ``MONGO_URI`` and every RabbitMQ VM on
+    this machine, found by their command lines (nothing when remote)."""
+    from urllib.parse import urlparse
+
+    port = str(urlparse(config["MONGO_URI"]).port or 27017)
+    found: dict[str, list[int]] = {"database": [], "broker": []}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                words = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any(w.endswith("secantus") for w in words) and port in words:
+            found["database"].append(int(entry))
+        elif words and words[0].endswith("beam.smp"):
+            found["broker"].append(int(entry))
+    return {name: pids for name, pids in found.items() if pids}
+
+
+def _cpu_seconds(pids) -> float:
+    """User and system CPU of the processes, from /proc (0 for one gone)."""
+    total = 0.0
+    for pid in pids if isinstance(pids, list) else [pids]:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _load(config: dict, residents: list[str], rate: float, seconds: float,
-          first: int) -> dict:
+          first: int, pids: dict | None = None) -> dict:
     total = int(rate * seconds)
+    cpu_before = {name: _cpu_seconds(p) for name, p in (pids or {}).items()}
     sent: dict[str, float] = {}
     inbox = service_db(config, "notifications").inbox
     already = inbox.count_documents({})
@@ -148,6 +190,8 @@ def _load(config: dict, residents: list[str], rate: float, seconds: float,
         issued = {e["id"]: e["data"]["incident_id"]
                   for e in tap.of_type("penalties.penalty_issued")}
     ops_after = _ops(config)
+    cpu_ms = {name: round(1000 * (_cpu_seconds(pids[name]) - before) / total, 2)
+              for name, before in cpu_before.items()}
     writes = sum(ops_after[k] - ops_before[k] for k in ("insert", "update", "delete"))
     reads = sum(ops_after[k] - ops_before[k] for k in ("query", "getmore", "command"))
     latencies, finished = [], []
@@ -169,6 +213,8 @@ def _load(config: dict, residents: list[str], rate: float, seconds: float,
         # the chain's cost against the database's single-write ceiling.
         "db_writes_per_chain": round(writes / total, 1),
         "db_reads_and_commands_per_chain": round(reads / total, 1),
+        **({"cpu_ms_per_chain": cpu_ms,
+            "cpu_ms_per_chain_all": round(sum(cpu_ms.values()), 1)} if cpu_ms else {}),
     }
 
 
