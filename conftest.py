@@ -31,3 +31,26 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     while _STAND_IN:
         _STAND_IN.pop().close()
+
+
+FIGURE = "figure"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the tests measured, at the end of every run, even under -q: each
+    ``record_property("figure", "...")`` of a test that ran."""
+    figures = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, ()):
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in report.user_properties:
+                if name == FIGURE:
+                    figures.append((report.nodeid, value, outcome))
+    if not figures:
+        return
+    terminalreporter.section("figures", sep="-")
+    for nodeid, value, outcome in figures:
+        suffix = "" if outcome == "passed" else "  (the test failed after measuring this)"
+        terminalreporter.write_line(f"{value}{suffix}")
+        terminalreporter.write_line(f"    {nodeid}")

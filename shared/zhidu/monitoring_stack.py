@@ -7,11 +7,20 @@ the services they are given and RabbitMQ's ``rabbitmq_prometheus`` endpoint.
 The configuration is generated into a working directory, so the committed
 files stay the deployment's (compose and Kubernetes host names) and a run here
 only swaps in local addresses. Both processes are stopped by whoever started
-them, by pid; nothing is left running and nothing else is touched.
+them, by pid, and die with it if it dies first; nothing is left running and
+nothing else is touched.
+
+The notifications service cannot page anyone about its own outage, nor about
+the broker's: Alertmanager's ``oncall-direct`` receiver takes those two
+straight to on-call's mailbox and, where there is one, a pager gateway
+(:class:`DirectPage`, from the same SMTP settings as the notifications
+service).
 """
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -21,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -37,7 +46,15 @@ BROKER_METRICS_PORT = 15692
 BROKER_METRICS_PATH = "/metrics/per-object"
 DEFAULT_PROMETHEUS_PORT = 9090
 DEFAULT_ALERTMANAGER_PORT = 9093
-TOKEN_COMMAND = "zhidu token issue svc:alertmanager --scope notifications:receive_alerts"
+TOKEN_SUBJECT = "svc:alertmanager"
+TOKEN_SCOPE = "notifications:receive_alerts"
+TOKEN_COMMAND = f"zhidu token issue {TOKEN_SUBJECT} --scope {TOKEN_SCOPE}"
+# A token `make run` issues itself outlives any run (Alertmanager reads the file
+# at each delivery and cannot renew it); it is renewed at the next start once
+# it has less than a day left.
+LOCAL_TOKEN_TTL = 30 * 86400
+TOKEN_RENEW_BEFORE = 86400
+DIRECT_RECEIVER = "oncall-direct"
 
 
 class MonitoringError(RuntimeError):
@@ -49,6 +66,25 @@ class ScrapeJob:
     name: str
     targets: tuple[str, ...]
     metrics_path: str = "/metrics"
+
+
+def die_with_parent(signum: int = signal.SIGTERM):
+    """A ``preexec_fn`` asking Linux to send ``signum`` to the child when the
+    process that started it dies, however it dies (a run killed with -9, a CI
+    job's time limit): its children must not hold on to ports and queues.
+    None elsewhere, where nothing is asked."""
+    path = ctypes.util.find_library("c")
+    if not path or os.uname().sysname != "Linux":
+        return None
+    prctl = ctypes.CDLL(path, use_errno=True).prctl  # looked up before the fork
+    parent = os.getpid()
+    set_pdeathsig = 1  # PR_SET_PDEATHSIG
+
+    def preexec():
+        prctl(set_pdeathsig, int(signum), 0, 0, 0)
+        if os.getppid() != parent:  # it died before the request took effect
+            os._exit(1)
+    return preexec
 
 
 def binaries() -> dict[str, str] | None:
@@ -110,18 +146,85 @@ def _routes(route: dict):
         yield from _routes(child)
 
 
+@dataclass(frozen=True)
+class DirectPage:
+    """How on-call hears of what the notifications service cannot tell them:
+    its own outage and the broker's (Alertmanager's ``oncall-direct`` receiver).
+
+    E-mail goes through the relay the notifications service uses
+    (``ZHIDU_SMTP_*``) to the addresses of ``ZHIDU_ONCALL_EMAIL``; a pager
+    gateway that accepts Alertmanager's webhook payload (an SMS or WeCom /
+    DingTalk bridge) is called at ``ZHIDU_ONCALL_PAGER_URL``. Neither set:
+    the receiver has nothing to send with, and says so at start-up.
+    """
+
+    email_to: tuple[str, ...] = ()
+    smarthost: str | None = None          # host:port
+    sender: str = "zhidu@localhost"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    ca_file: str | None = None
+    pager_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env=None) -> DirectPage:
+        env = os.environ if env is None else env
+        host = (env.get("ZHIDU_SMTP_HOST") or "").strip()
+        return cls(
+            email_to=tuple(a.strip() for a in (env.get("ZHIDU_ONCALL_EMAIL") or "").split(",")
+                           if a.strip()),
+            smarthost=f"{host}:{env.get('ZHIDU_SMTP_PORT') or 25}" if host else None,
+            sender=env.get("ZHIDU_SMTP_FROM") or "zhidu@localhost",
+            username=env.get("ZHIDU_SMTP_USER") or None,
+            password=env.get("ZHIDU_SMTP_PASSWORD") or None,
+            starttls=(env.get("ZHIDU_SMTP_STARTTLS") or "false").lower() == "true",
+            ca_file=env.get("ZHIDU_SMTP_CA_FILE") or None,
+            pager_url=(env.get("ZHIDU_ONCALL_PAGER_URL") or "").strip() or None)
+
+    @property
+    def by_email(self) -> bool:
+        return bool(self.email_to and self.smarthost)
+
+    def describe(self) -> str:
+        """One start-up line: how a notifications or broker outage reaches on-call."""
+        ways = []
+        if self.by_email:
+            ways.append(f"e-mail to {', '.join(self.email_to)} via {self.smarthost}")
+        if self.pager_url:
+            ways.append(f"the pager gateway {self.pager_url}")
+        if ways:
+            return ("a notifications or broker outage is paged around the notifications "
+                    f"service: {' and '.join(ways)}")
+        missing = [name for name, given in (("ZHIDU_SMTP_HOST", self.smarthost),
+                                            ("ZHIDU_ONCALL_EMAIL", self.email_to)) if not given]
+        return ("a notifications or broker outage shows in Alertmanager only (nobody is "
+                f"paged while notifications is down): set {' and '.join(missing)}, or "
+                "ZHIDU_ONCALL_PAGER_URL")
+
+
 def alertmanager_config(*, receiver_url: str, token_file: str | Path,
                         template: Path = ALERTMANAGER_CONFIG,
-                        timing: dict | None = None) -> dict:
-    """The repository's routes with every webhook sent to ``receiver_url``
-    with the token in ``token_file``.
+                        timing: dict | None = None, direct: DirectPage | None = None,
+                        secrets_dir: str | Path | None = None) -> dict:
+    """The repository's routes with every notifications webhook sent to
+    ``receiver_url`` with the token in ``token_file``, and the
+    ``oncall-direct`` receiver sending as ``direct`` says (the committed
+    relay and addresses are the deployment's placeholders; nothing is sent
+    to them from here). A relay password is written to ``secrets_dir``.
 
     ``timing`` replaces group_wait / group_interval / repeat_interval on every
     route that sets them (tests shorten them; the routes stay as reviewed).
     """
     config = copy.deepcopy(yaml.safe_load(template.read_text(encoding="utf-8")))
+    direct = direct or DirectPage()
     for receiver in config.get("receivers", []):
+        if receiver["name"] == DIRECT_RECEIVER:
+            _direct_receiver(config, receiver, direct, secrets_dir)
+            continue
         for webhook in receiver.get("webhook_configs") or ():
+            if urlparse(webhook["url"]).path != RECEIVER_PATH:
+                continue
             webhook["url"] = receiver_url
             webhook.setdefault("http_config", {})["authorization"] = {
                 "type": "Bearer", "credentials_file": str(token_file)}
@@ -131,6 +234,41 @@ def alertmanager_config(*, receiver_url: str, token_file: str | Path,
                 if key in route or route is config["route"]:
                     route[key] = value
     return config
+
+
+def _direct_receiver(config: dict, receiver: dict, direct: DirectPage,
+                     secrets_dir: str | Path | None) -> None:
+    glob = config.setdefault("global", {})
+    for key in [k for k in glob if k.startswith("smtp_")]:
+        del glob[key]
+    emails = receiver.pop("email_configs", None) or [{}]
+    receiver.pop("webhook_configs", None)
+    if direct.by_email:
+        glob.update(smtp_smarthost=direct.smarthost, smtp_from=direct.sender,
+                    smtp_require_tls=direct.starttls)
+        if direct.username:
+            glob["smtp_auth_username"] = direct.username
+        if direct.password:
+            if secrets_dir is None:
+                raise ValueError("an SMTP password needs a directory to keep it in")
+            path = Path(secrets_dir) / "smtp-password"
+            _write_private(path, direct.password)
+            glob["smtp_auth_password_file"] = str(path)
+        # The committed headers and resolved setting, to these addresses.
+        email = {**emails[0], "to": ", ".join(direct.email_to)}
+        if direct.ca_file:
+            email["tls_config"] = {"ca_file": direct.ca_file}
+        receiver["email_configs"] = [email]
+    if direct.pager_url:
+        receiver["webhook_configs"] = [{"url": direct.pager_url, "send_resolved": True}]
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)  # a file left from before keeps its mode otherwise
 
 
 def answers(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -162,7 +300,8 @@ class MonitoringStack:
                  alertmanager_port: int = DEFAULT_ALERTMANAGER_PORT,
                  rule_files: Iterable[str | Path] | None = None,
                  scrape_interval: float = 15, evaluation_interval: float = 15,
-                 alertmanager_timing: dict | None = None):
+                 alertmanager_timing: dict | None = None,
+                 direct: DirectPage | None = None):
         self.workdir = Path(workdir).resolve()
         self.jobs = list(jobs)
         self.receiver_url = receiver_url
@@ -175,6 +314,7 @@ class MonitoringStack:
         self.scrape_interval = scrape_interval
         self.evaluation_interval = evaluation_interval
         self.alertmanager_timing = alertmanager_timing
+        self.direct = direct or DirectPage()
         self.procs: dict[str, subprocess.Popen] = {}
         self._logs = []
 
@@ -196,7 +336,8 @@ class MonitoringStack:
             evaluation_interval=self.evaluation_interval), sort_keys=False), encoding="utf-8")
         alertmanager_file.write_text(yaml.safe_dump(alertmanager_config(
             receiver_url=self.receiver_url, token_file=self.token_file,
-            timing=self.alertmanager_timing), sort_keys=False), encoding="utf-8")
+            timing=self.alertmanager_timing, direct=self.direct, secrets_dir=self.workdir),
+            sort_keys=False), encoding="utf-8")
         return prometheus_file, alertmanager_file
 
     def start(self, timeout: float = 30) -> MonitoringStack:
@@ -240,7 +381,8 @@ class MonitoringStack:
         # which stops them in order, not them directly.
         self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=die_with_parent(signal.SIGTERM))
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.workdir / f"{name}.log"
@@ -271,6 +413,42 @@ class MonitoringStack:
         self.stop()
 
 
+def ensure_token(token_file: str | Path, config=None) -> str | None:
+    """Alertmanager's token in ``token_file``, issued with the suite's own key
+    ring (``ZHIDU_KEY_DIR``) when there is none, or when the one there is the
+    suite's own and expires within a day or was signed by a key the ring no
+    longer trusts. A token from elsewhere is left as it is. Returns what was
+    done, for the start-up lines, or None when nothing was."""
+    import jwt
+
+    from .config import setting
+    from .identity import KeyRing, issue_token, key_dir
+
+    token_file = Path(token_file)
+    verb = "issued"
+    if token_file.exists():
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+            claims = jwt.decode(token, options={"verify_signature": False})
+            kid = jwt.get_unverified_header(token).get("kid")
+        except (OSError, jwt.PyJWTError):
+            return None
+        if claims.get("iss") != setting(config, "ZHIDU_ISSUER") \
+                or claims.get("sub") != TOKEN_SUBJECT:
+            return None
+        trusted = {k.get("kid") for k in KeyRing(key_dir(config)).public_jwks()["keys"]}
+        if kid in trusted and claims.get("exp", 0) - time.time() > TOKEN_RENEW_BEFORE:
+            return None
+        verb = "renewed"
+    token = issue_token(config, TOKEN_SUBJECT, scopes=[TOKEN_SCOPE], ttl=LOCAL_TOKEN_TTL)
+    # Alertmanager reads the file at every delivery: never let it see half of one.
+    partial = token_file.with_name(f".{token_file.name}.new")
+    _write_private(partial, token + "\n")
+    os.replace(partial, token_file)
+    return (f"{verb} Alertmanager's token ({TOKEN_SUBJECT}, scope {TOKEN_SCOPE}, valid "
+            f"{LOCAL_TOKEN_TTL // 86400} days) in {token_file}, with the suite's key ring")
+
+
 def start_for_suite(ports: dict[str, int], *, data_dir: str | Path,
                     amqp_uri: str) -> MonitoringStack | None:
     """What ``zhidu run`` starts beside the services, when it can; prints
@@ -293,20 +471,27 @@ def start_for_suite(ports: dict[str, int], *, data_dir: str | Path,
     data_dir = Path(data_dir)
     token_file = Path(os.environ.get("ZHIDU_ALERTMANAGER_TOKEN_FILE")
                       or data_dir / "alertmanager.token")
+    try:
+        # Without it nothing Alertmanager routes reaches anyone.
+        token_note = ensure_token(token_file)
+    except Exception as exc:  # monitoring never stops the suite
+        token_note = (f"no token for Alertmanager ({exc}): alerts reach the notifications "
+                      f"service once {token_file} holds one: {TOKEN_COMMAND} > {token_file}")
+    direct = DirectPage.from_env()
     stack = MonitoringStack(
         data_dir / "monitoring", [*suite_jobs(ports, host), broker_job(amqp_uri)],
         receiver_url=f"http://{host}:{ports.get('notifications', 8105)}{RECEIVER_PATH}",
         token_file=token_file, host=host, prometheus_port=prometheus_port,
-        alertmanager_port=alertmanager_port)
+        alertmanager_port=alertmanager_port, direct=direct)
     try:
         stack.start()
-    except MonitoringError as exc:
+    except (MonitoringError, OSError, ValueError) as exc:
         print(f"monitoring not started: {exc}", flush=True)
         return None
     print(f"Prometheus on {stack.prometheus_url} (rules: deploy/prometheus/rules), "
           f"Alertmanager on {stack.alertmanager_url} (logs and data in {stack.workdir})",
           flush=True)
-    if not token_file.exists():
-        print(f"alerts reach the notifications service once {token_file} holds a token: "
-              f"{TOKEN_COMMAND} > {token_file}", flush=True)
+    if token_note:
+        print(token_note, flush=True)
+    print(direct.describe(), flush=True)
     return stack

@@ -577,7 +577,12 @@ def publish_event(amqp_uri: str, envelope: dict, *, sender: str | None = "",
 
 
 class ServiceProcess:
-    """A service in its own OS process, as deployed, so a test can kill -9 it."""
+    """A service in its own OS process, as deployed, so a test can kill -9 it.
+
+    It never outlives its test: a start that fails or is interrupted kills
+    it, and on Linux it is killed with the test run itself (a run stopped
+    with -9 or by a time limit runs no teardown).
+    """
 
     def __init__(self, service: str, config: dict):
         self.service = service
@@ -589,10 +594,14 @@ class ServiceProcess:
         self.proc = None
 
     def start(self, timeout: float = 60.0) -> ServiceProcess:
+        import signal
+
         import requests
 
+        from .monitoring_stack import die_with_parent
+
         self.proc = subprocess.Popen([sys.executable, "-m", "zhidu.serve", self.service],
-                                     env=self.env)
+                                     env=self.env, preexec_fn=die_with_parent(signal.SIGKILL))
 
         def healthy():
             if self.proc.poll() is not None:
@@ -603,7 +612,13 @@ class ServiceProcess:
             except requests.RequestException:
                 return False
 
-        wait_for(healthy, timeout, interval=0.2, message=f"{self.service} healthy")
+        try:
+            wait_for(healthy, timeout, interval=0.2, message=f"{self.service} healthy")
+        except BaseException:
+            # Timed out, exited, or interrupted (Ctrl-C, a greenthread killed):
+            # nobody holds a started service yet, so nobody else would stop it.
+            self.kill()
+            raise
         return self
 
     def kill(self) -> None:
@@ -612,27 +627,37 @@ class ServiceProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(20)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 
 
 @pytest.fixture
 def service_process(zhidu_config):
+    """``service_process(name, timeout=60, **config)`` starts a service in its own
+    process; every one it started is killed when the test ends."""
     started = []
 
-    def start(service: str, **overrides) -> ServiceProcess:
-        proc = ServiceProcess(service, dict(zhidu_config, **overrides)).start()
+    def start(service: str, timeout: float = 60.0, **overrides) -> ServiceProcess:
+        proc = ServiceProcess(service, dict(zhidu_config, **overrides))
+        # Known before it starts: one whose start is cut short is killed too.
         started.append(proc)
-        return proc
+        return proc.start(timeout)
 
     yield start
+    failures = []
     for proc in started:
-        proc.kill()
+        try:
+            proc.kill()
+        except Exception as exc:  # the others are killed all the same
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 class HttpReceiver:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -129,21 +130,47 @@ def test_the_route_script_agrees():
     assert script.returncode == 0, script.stderr
 
 
-def test_every_receiver_is_the_notifications_webhook_with_a_token_file():
-    config = yaml.safe_load((ALERTMANAGER / "alertmanager.yaml").read_text(encoding="utf-8"))
-    assert config["receivers"]
-    for receiver in config["receivers"]:
+def _committed_alertmanager() -> dict:
+    return yaml.safe_load((ALERTMANAGER / "alertmanager.yaml").read_text(encoding="utf-8"))
+
+
+def test_every_receiver_but_the_direct_one_is_the_notifications_webhook_with_a_token_file():
+    config = _committed_alertmanager()
+    receivers = {r["name"]: r for r in config["receivers"]}
+    direct = receivers.pop(monitoring_stack.DIRECT_RECEIVER)
+    assert receivers
+    for receiver in receivers.values():
         [webhook] = receiver["webhook_configs"]
         assert webhook["url"].endswith(monitoring_stack.RECEIVER_PATH), receiver["name"]
         auth = webhook["http_config"]["authorization"]
         assert auth["type"] == "Bearer" and auth["credentials_file"], receiver["name"]
+    # Around the notifications service, never through it; the relay and the
+    # mailbox are the deployment's to set, and ship as placeholders that
+    # cannot reach anyone.
+    assert "webhook_configs" not in direct
+    [email] = direct["email_configs"]
+    assert email["send_resolved"] is True and email["to"].endswith(".invalid")
+    assert config["global"]["smtp_smarthost"].split(":")[0].endswith(".invalid")
+
+
+def test_the_direct_route_comes_first_and_lets_the_usual_page_follow():
+    first = _committed_alertmanager()["route"]["routes"][0]
+    assert first["receiver"] == monitoring_stack.DIRECT_RECEIVER and first["continue"] is True
+    assert {"alertname", "service"} <= {m.split("=")[0].rstrip("!~")
+                                        for m in first["matchers"]}
 
 
 def test_the_local_alertmanager_configuration_points_at_this_machine(tmp_path):
     config = monitoring_stack.alertmanager_config(
         receiver_url="http://127.0.0.1:18105/api/v1/notifications/alerts",
         token_file=tmp_path / "token", timing={"group_wait": "0s", "group_interval": "1s"})
-    for receiver in config["receivers"]:
+    receivers = {r["name"]: r for r in config["receivers"]}
+    # No relay configured here: the direct receiver sends nothing, rather than
+    # to the committed placeholders.
+    assert receivers.pop(monitoring_stack.DIRECT_RECEIVER) == {
+        "name": monitoring_stack.DIRECT_RECEIVER}
+    assert not [k for k in config["global"] if k.startswith("smtp_")]
+    for receiver in receivers.values():
         for webhook in receiver["webhook_configs"]:
             assert webhook["url"] == "http://127.0.0.1:18105/api/v1/notifications/alerts"
             assert webhook["http_config"]["authorization"]["credentials_file"] == \
@@ -151,14 +178,132 @@ def test_the_local_alertmanager_configuration_points_at_this_machine(tmp_path):
     assert config["route"]["group_wait"] == "0s"
     assert all(r.get("group_interval") in (None, "1s") for r in config["route"]["routes"])
     # The committed file is untouched by the rewrite.
-    original = yaml.safe_load((ALERTMANAGER / "alertmanager.yaml").read_text(encoding="utf-8"))
-    assert original["route"]["group_wait"] == "30s"
+    assert _committed_alertmanager()["route"]["group_wait"] == "30s"
+    _amtool_accepts(tmp_path, config)
+
+
+def _amtool_accepts(tmp_path, config: dict) -> None:
     if not shutil.which("amtool"):
         return
     path = tmp_path / "alertmanager.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     checked = run("amtool", "check-config", str(path))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_local_direct_page_uses_the_notifications_relay_and_keeps_its_password_apart(
+        tmp_path):
+    direct = monitoring_stack.DirectPage.from_env({
+        "ZHIDU_SMTP_HOST": "mail.corp.test", "ZHIDU_SMTP_PORT": "587",
+        "ZHIDU_SMTP_FROM": "zhidu@corp.test", "ZHIDU_SMTP_USER": "zhidu",
+        "ZHIDU_SMTP_PASSWORD": "relay-secret", "ZHIDU_SMTP_STARTTLS": "true",
+        "ZHIDU_SMTP_CA_FILE": "/etc/ssl/corp-ca.pem",
+        "ZHIDU_ONCALL_EMAIL": "oncall@corp.test, it-duty@corp.test",
+        "ZHIDU_ONCALL_PAGER_URL": "http://sms-bridge.corp.test/alertmanager"})
+    config = monitoring_stack.alertmanager_config(
+        receiver_url="http://127.0.0.1:8105/api/v1/notifications/alerts",
+        token_file=tmp_path / "token", direct=direct, secrets_dir=tmp_path)
+    glob = config["global"]
+    assert (glob["smtp_smarthost"], glob["smtp_from"], glob["smtp_require_tls"]) == \
+        ("mail.corp.test:587", "zhidu@corp.test", True)
+    assert glob["smtp_auth_username"] == "zhidu"
+    secret = Path(glob["smtp_auth_password_file"])
+    assert secret.read_text() == "relay-secret" and secret.stat().st_mode & 0o077 == 0
+    assert "relay-secret" not in yaml.safe_dump(config)
+    receiver = next(r for r in config["receivers"]
+                    if r["name"] == monitoring_stack.DIRECT_RECEIVER)
+    [email] = receiver["email_configs"]
+    assert email["to"] == "oncall@corp.test, it-duty@corp.test"
+    assert email["tls_config"] == {"ca_file": "/etc/ssl/corp-ca.pem"}
+    assert "直达" in email["headers"]["Subject"]           # the committed subject, kept
+    # The pager gateway is called as it is, never with the notifications token.
+    assert receiver["webhook_configs"] == [
+        {"url": "http://sms-bridge.corp.test/alertmanager", "send_resolved": True}]
+    assert "e-mail to oncall@corp.test, it-duty@corp.test via mail.corp.test:587" in \
+        direct.describe()
+    _amtool_accepts(tmp_path, config)
+
+
+def test_without_a_relay_the_start_up_line_says_what_to_set():
+    nothing = monitoring_stack.DirectPage.from_env({})
+    assert not nothing.by_email and nothing.pager_url is None
+    assert "ZHIDU_SMTP_HOST and ZHIDU_ONCALL_EMAIL" in nothing.describe()
+    relay_only = monitoring_stack.DirectPage.from_env({"ZHIDU_SMTP_HOST": "mail.corp.test"})
+    assert relay_only.smarthost == "mail.corp.test:25" and not relay_only.by_email
+    assert "set ZHIDU_ONCALL_EMAIL," in relay_only.describe()
+
+
+# -- Alertmanager's token under `make run` -----------------------------------------------
+@pytest.fixture
+def key_ring(tmp_path, monkeypatch):
+    from zhidu.identity import KeyRing
+
+    monkeypatch.setenv("ZHIDU_KEY_DIR", str(tmp_path / "keys"))
+    monkeypatch.delenv("ZHIDU_ISSUER", raising=False)
+    return KeyRing(tmp_path / "keys").ensure()
+
+
+def _claims(path: Path, ring) -> dict:
+    import jwt
+
+    token = path.read_text().strip()
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(jwt.PyJWK(k) for k in ring.public_jwks()["keys"] if k["kid"] == kid)
+    return jwt.decode(token, key, algorithms=["EdDSA"], audience="zhidu")
+
+
+def test_a_missing_token_is_issued_with_the_suite_s_keys_and_an_expiring_one_renewed(
+        key_ring, tmp_path):
+    from zhidu.identity import issue_token
+
+    path = tmp_path / "data" / "alertmanager.token"
+    path.parent.mkdir()
+    note = monitoring_stack.ensure_token(path)
+    assert note.startswith(f"issued Alertmanager's token (svc:alertmanager, scope "
+                           f"notifications:receive_alerts, valid 30 days) in {path}")
+    assert path.stat().st_mode & 0o077 == 0
+    claims = _claims(path, key_ring)
+    assert (claims["sub"], claims["scope"]) == ("svc:alertmanager", "notifications:receive_alerts")
+    assert claims["exp"] - claims["iat"] == monitoring_stack.LOCAL_TOKEN_TTL
+    # A good one is kept as it is.
+    first = path.read_text()
+    assert monitoring_stack.ensure_token(path) is None and path.read_text() == first
+    # One about to expire (an operator's, issued with the default hour) is renewed.
+    path.write_text(issue_token(None, "svc:alertmanager",
+                                scopes=["notifications:receive_alerts"]) + "\n")
+    assert monitoring_stack.ensure_token(path).startswith("renewed")
+    assert _claims(path, key_ring)["exp"] - time.time() > 29 * 86400
+    # Signed by a key the ring has dropped: renewed too.
+    key_ring.rotate(keep=1)
+    assert monitoring_stack.ensure_token(path).startswith("renewed")
+    _claims(path, key_ring)
+
+
+def test_a_token_from_another_issuer_is_left_alone(key_ring, tmp_path):
+    path = tmp_path / "alertmanager.token"
+    path.write_text("a-token-from-the-company-s-provider\n")
+    assert monitoring_stack.ensure_token(path) is None
+    assert path.read_text() == "a-token-from-the-company-s-provider\n"
+
+
+# -- compose -----------------------------------------------------------------------------
+def test_the_suite_s_compose_file_provisions_monitoring_behind_a_profile():
+    suite = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text(encoding="utf-8"))
+    [included] = suite["include"]
+    # Paths in the included file stay written from deploy/, like the suite's own.
+    assert included == {"path": "grafana/compose.monitoring.yaml", "project_directory": "."}
+    monitoring = yaml.safe_load((ROOT / "deploy" / included["path"]).read_text(
+        encoding="utf-8"))
+    assert set(monitoring["services"]) == {"prometheus", "alertmanager", "grafana"}
+    assert not set(monitoring["services"]) & set(suite["services"])
+    # A plain `up` starts the suite as before; `--profile monitoring` adds these.
+    for name, service in monitoring["services"].items():
+        assert service["profiles"] == ["monitoring"], name
+    for name, service in monitoring["services"].items():
+        for volume in service.get("volumes", ()):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (ROOT / "deploy" / source).exists(), (name, volume)
 
 
 # -- Prometheus --------------------------------------------------------------------------

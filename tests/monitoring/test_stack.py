@@ -257,6 +257,9 @@ def test_zhidu_run_starts_monitoring_and_stops_all_of_it(tmp_path, monkeypatch, 
     monkeypatch.setenv("ZHIDU_ALERTMANAGER_PORT", str(free_port()))
     monkeypatch.delenv("ZHIDU_ALERTMANAGER_TOKEN_FILE", raising=False)
     monkeypatch.delenv("ZHIDU_MONITORING", raising=False)
+    monkeypatch.setenv("ZHIDU_KEY_DIR", str(tmp_path / "keys"))
+    for name in ("ZHIDU_SMTP_HOST", "ZHIDU_ONCALL_EMAIL", "ZHIDU_ONCALL_PAGER_URL"):
+        monkeypatch.delenv(name, raising=False)
     stack = monitoring_stack.start_for_suite(
         {"complaints": 8101, "notifications": 8105}, data_dir=tmp_path,
         amqp_uri="amqp://guest:guest@localhost:5672/")
@@ -266,7 +269,12 @@ def test_zhidu_run_starts_monitoring_and_stops_all_of_it(tmp_path, monkeypatch, 
         printed = capsys.readouterr().out
         assert f"Prometheus on {stack.prometheus_url}" in printed
         assert f"Alertmanager on {stack.alertmanager_url}" in printed
-        assert monitoring_stack.TOKEN_COMMAND in printed
+        # Nobody has to issue Alertmanager's token by hand before alerts flow.
+        token_file = tmp_path / "alertmanager.token"
+        assert f"issued Alertmanager's token (svc:alertmanager, scope " \
+            f"notifications:receive_alerts, valid 30 days) in {token_file}" in printed
+        assert token_file.read_text().count(".") == 2                 # a JWT
+        assert "a notifications or broker outage shows in Alertmanager only" in printed
         config = yaml.safe_load((tmp_path / "monitoring/prometheus.yaml").read_text())
         assert [job["job_name"] for job in config["scrape_configs"]] == \
             ["zhidu-complaints", "zhidu-notifications", "rabbitmq"]
@@ -274,7 +282,8 @@ def test_zhidu_run_starts_monitoring_and_stops_all_of_it(tmp_path, monkeypatch, 
         assert {rule["name"] for group in rules["data"]["groups"] for rule in group["rules"]} \
             >= {"ZhiduServiceDown", "ZhiduQueueWithoutConsumer"}
         manager = yaml.safe_load((tmp_path / "monitoring/alertmanager.yaml").read_text())
-        webhook = manager["receivers"][0]["webhook_configs"][0]
+        webhook = next(r for r in manager["receivers"]
+                       if r["name"] == "oncall-page")["webhook_configs"][0]
         assert webhook["url"] == "http://127.0.0.1:8105/api/v1/notifications/alerts"
         assert webhook["http_config"]["authorization"]["credentials_file"] == \
             str((tmp_path / "alertmanager.token").resolve())

@@ -233,3 +233,34 @@ def test_alerts_in_reads_departments_from_labels_then_services_then_the_default(
 def test_a_malformed_oncall_file_stops_the_service():
     with pytest.raises(OnCallRulesError):
         build_oncall_rules({"receivers": {"oncall": {}}, "default_receiver": "page"})
+
+
+def test_a_roster_change_approved_mid_shift_replaces_the_person_on_call_now(rules):
+    """N1 falls ill during the night: at 01:00 the supervisor's approved change
+    takes N1 off call and puts N2 on the same running shift. The next alert
+    pages N2 alone; N1, off call, is not woken again — not even by a late
+    redelivery of the roster published a week before."""
+    store = Store({"N1": {"name": "夜班甲", "department": "customer_service", "role": "staff"},
+                   "N2": {"name": "夜班乙", "department": "customer_service", "role": "staff"}})
+    published, approved = local("2026-02-22T09:00"), local("2026-03-02T01:00")
+
+    def announce(*entries, at):
+        app.duty_rostered(store, make_envelope("attendance", "duty_rostered",
+                                               {"entries": list(entries)}, at=at))
+
+    announce(entry("N1", "2026-03-01", "22:00", "06:00"), at=published)
+
+    def paged(fingerprint, at):
+        answer, _ = app.receive_alerts(store, rules, webhook(
+            receiver="oncall-page", severity="critical", fingerprint=fingerprint), now=at)
+        [told] = answer["told"]
+        return told["recipients"], told["chosen_by"]
+
+    assert paged("before", local("2026-03-02T00:30")) == (["N1"], "rota")
+    announce(entry("N1", "2026-03-01", "22:00", "06:00", on_call=False),
+             entry("N2", "2026-03-01", "22:00", "06:00"), at=approved)
+    assert paged("after", local("2026-03-02T01:30")) == (["N2"], "rota")
+    announce(entry("N1", "2026-03-01", "22:00", "06:00"), at=published)
+    assert paged("redelivered", local("2026-03-02T02:00")) == (["N2"], "rota")
+    # The running shift still ends at 06:00: then the day's roster (none here) decides.
+    assert paged("morning", local("2026-03-02T06:00"))[1] != "rota"
