@@ -38,6 +38,25 @@ def test_text_plain_bodies_are_refused_415(directory):
     assert _put(base, headers, json.dumps(EMPLOYEE).encode()).status_code == 200
 
 
+def test_a_stranger_hears_401_before_anything_is_said_about_the_body(directory):
+    base, headers = directory
+    # Whatever the body, a call without a valid token is refused as such: the
+    # body is never read for it, so no 400, 413 or 415 tells a stranger about it.
+    for body, kind in ((json.dumps(EMPLOYEE).encode(), "text/plain"),
+                       (b"{not json", "application/json"),
+                       (b'{"name": ' + b"[" * 10000 + b"]" * 10000 + b"}", "application/json"),
+                       (json.dumps(dict(EMPLOYEE, position="x" * (1 << 20))).encode(),
+                        "application/json")):
+        for stranger in ({}, {"Authorization": "Bearer not-a-token"}):
+            reply = _put(base, stranger, body, kind)
+            assert reply.status_code == 401, (kind, len(body), reply.text[:200])
+            assert reply.json()["error"] == "Unauthenticated"
+    # The log-in itself is open: its body is judged as before.
+    login = requests.post(f"{base}/api/v1/directory/login", data=b"{not json", timeout=10,
+                          headers={"Content-Type": "application/json"})
+    assert login.status_code == 400
+
+
 def test_json_nested_10000_levels_is_a_400(directory):
     base, headers = directory
     body = b'{"name": ' + b"[" * 10000 + b"]" * 10000 + b"}"

@@ -176,6 +176,13 @@ def test_expiry_is_checked_with_bounded_skew(own_keys):
     assert auth.principal(bearer(issue_token(config, "E1", ttl=60))).id == "E1"
 
 
+def test_the_tolerated_clock_skew_is_at_most_five_minutes(own_keys):
+    assert authenticator(own_keys, ZHIDU_TOKEN_LEEWAY="300").verifier.leeway == 300
+    for leeway in ("301", "3600", "-1", "nan", "half a minute"):
+        with pytest.raises(ValueError, match="ZHIDU_TOKEN_LEEWAY"):
+            authenticator(own_keys, ZHIDU_TOKEN_LEEWAY=leeway)
+
+
 def test_a_rotated_own_key_is_picked_up_and_the_previous_one_still_verifies(own_keys):
     config = {"ZHIDU_KEY_DIR": own_keys}
     auth = authenticator(own_keys)
@@ -255,3 +262,26 @@ def test_configured_groups_add_roles():
                                                      "E2": {"it_admin", "hr"}}
     with pytest.raises(ValueError):
         parse_groups("it_admin")
+
+
+def test_the_issuers_keys_follow_the_data_directory_unless_placed_elsewhere(monkeypatch,
+                                                                             capsys):
+    from pathlib import Path
+
+    from zhidu.identity import key_dir
+    from zhidu.launcher import print_first_steps
+
+    monkeypatch.delenv("ZHIDU_KEY_DIR", raising=False)
+    monkeypatch.delenv("ZHIDU_DATA_DIR", raising=False)
+    assert key_dir(None) == Path("var/data/keys")
+    monkeypatch.setenv("ZHIDU_DATA_DIR", "/srv/zhidu")       # zhidu run --data-dir /srv/zhidu
+    assert key_dir(None) == Path("/srv/zhidu/keys")
+    assert key_dir({"ZHIDU_KEY_DIR": "/etc/zhidu/keys"}) == Path("/etc/zhidu/keys")
+    monkeypatch.setenv("ZHIDU_KEY_DIR", "/etc/zhidu/keys")
+    assert key_dir(None) == Path("/etc/zhidu/keys")
+    # The first steps `zhidu run` prints sign with the keys the services trust.
+    print_first_steps({}, Path("var/data/keys"))
+    assert "$(.venv/bin/zhidu token issue svc:setup" in capsys.readouterr().out
+    print_first_steps({}, Path("/srv/zhidu/keys"))
+    assert "$(ZHIDU_KEY_DIR=/srv/zhidu/keys .venv/bin/zhidu token issue" in \
+        capsys.readouterr().out

@@ -14,7 +14,8 @@ RULES = {"operations": {
     "decide": {"roles": ["gm"], "subject": "requester", "not_self": True,
                "source": "002 §4 5.1.2"},
     "read": {"relations": ["self", "line_manager"], "roles": ["hr"], "subject": "employee_id"},
-    "record": {"roles": ["hr", "gm"], "limits": {"field": "amount_yuan", "roles": {"hr": 1000}}},
+    "record": {"roles": ["hr", "gm"], "limits": {"field": "amount_yuan", "roles": {"hr": 1000}},
+               "relations": ["self"], "subject": "employee_id", "scopes": ["payroll"]},
     "sweep": {"roles": ["it_admin"], "scopes": ["ops"]},
 }}
 PEOPLE = {"E1": {"manager_id": "M1"}, "M1": {}}
@@ -79,6 +80,23 @@ def test_amount_limits_send_larger_amounts_up(perms):
     perms.check("record", person("G1", "gm"), {"amount_yuan": 50_000})
 
 
+def test_a_caller_let_in_without_one_of_the_rules_roles_has_no_amount_authority(perms):
+    # In by a listed scope, with no role at all: refused, naming the rule, not a crash.
+    refusal = denied(perms, "record", service_account("payroll"), {"amount_yuan": 10})
+    assert "needs the authority of gm or hr" in refusal and "holds no role" in refusal
+    perms.check("record", service_account("payroll"), {})          # no amount: no limit
+    # In by a relation, holding a role the limits do not name.
+    assert "holds staff" in denied(perms, "record", person("E1"),
+                                   {"employee_id": "E1", "amount_yuan": 10})
+    # A reward is as much money as a fine.
+    assert "limit of 1000" in denied(perms, "record", person("H1", "hr"),
+                                     {"amount_yuan": -5000})
+    with pytest.raises(PermissionsError, match="does not list"):
+        Permissions.from_dict({"operations": {**RULES["operations"], "record": {
+            "roles": ["gm"], "limits": {"field": "amount_yuan", "roles": {"hr": 1}}}}},
+            "demo", OPS)
+
+
 def test_service_accounts_act_only_within_their_scopes(perms):
     perms.check("sweep", service_account("ops"), {})
     perms.check("sweep", service_account("demo:sweep", roles=["it_admin"]), {})
@@ -100,3 +118,49 @@ def test_every_installed_service_ships_a_valid_permissions_file():
         permissions = load_permissions(cls, name)
         assert set(permissions.rules) == operations_of(cls), name
         assert all(rule.describe() for rule in permissions.rules.values())
+
+
+# -- a real container: the file is checked before anything listens ---------------------
+def _service_with(permissions_path):
+    from zhidu.operations import operation
+    from zhidu.service import ZhiduService
+
+    class Kiosk(ZhiduService):
+        name = "kiosk"
+        permissions_file = permissions_path
+
+        @operation()
+        def ring(self, payload):
+            return {"rung": True}
+
+        @operation()
+        def silence(self, payload):
+            return {"silenced": True}
+
+    return Kiosk
+
+
+@pytest.mark.integration
+def test_a_service_whose_permissions_file_lacks_an_operation_does_not_start(
+        tmp_path, container_factory, zhidu_config):
+    path = tmp_path / "permissions.yaml"
+    path.write_text("operations:\n  ring:\n    anyone: true\n", encoding="utf-8")
+    container = container_factory(_service_with(path), dict(zhidu_config))
+    with pytest.raises(PermissionsError, match="no entry for silence"):
+        container.start()
+    # The same service with an entry for every operation starts.
+    path.write_text("operations:\n  ring:\n    anyone: true\n"
+                    "  silence:\n    roles: [it_admin]\n", encoding="utf-8")
+    container_factory(_service_with(path), dict(zhidu_config)).start()
+
+
+@pytest.mark.integration
+def test_a_token_leeway_above_five_minutes_does_not_start(tmp_path, container_factory,
+                                                          zhidu_config):
+    path = tmp_path / "permissions.yaml"
+    path.write_text("operations:\n  ring:\n    anyone: true\n"
+                    "  silence:\n    anyone: true\n", encoding="utf-8")
+    container = container_factory(_service_with(path),
+                                  dict(zhidu_config, ZHIDU_TOKEN_LEEWAY="600"))
+    with pytest.raises(ValueError, match="ZHIDU_TOKEN_LEEWAY='600'.*0 to 300 seconds"):
+        container.start()

@@ -19,15 +19,20 @@ DEFAULTS = {
     "ZHIDU_OUTBOX_INTERVAL": "1.0",
     "ZHIDU_SWEEP_INTERVAL": "60",
     "ZHIDU_DB_PREFIX": "",
+    # Where `zhidu run` keeps what the suite makes for itself: the embedded
+    # database's files, the broker mark, the monitoring's configuration, and
+    # (unless ZHIDU_KEY_DIR says otherwise) the own issuer's keys.
+    "ZHIDU_DATA_DIR": "var/data",
     # Identity (contract § Authentication). The own issuer's keys live here,
     # generated on first use; services verify with jwks.json in the same
     # directory unless ZHIDU_JWKS_URL points at the directory's endpoint.
-    "ZHIDU_KEY_DIR": "var/keys",
+    # Empty: <ZHIDU_DATA_DIR>/keys, so `zhidu run --data-dir` moves them too.
+    "ZHIDU_KEY_DIR": "",
     "ZHIDU_JWKS_URL": "",
     "ZHIDU_ISSUER": "zhidu",
     "ZHIDU_AUDIENCE": "zhidu",
     "ZHIDU_TOKEN_TTL": "3600",
-    # Clock skew tolerated on exp/nbf, in seconds.
+    # Clock skew tolerated on exp/nbf, in seconds (0-300, checked at start-up).
     "ZHIDU_TOKEN_LEEWAY": "30",
     "ZHIDU_JWKS_CACHE_SECONDS": "300",
     # Least seconds between two refetches forced by a token naming an unknown key.

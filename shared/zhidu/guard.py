@@ -108,6 +108,7 @@ class Guard:
         self.user_call = isinstance(entrypoint, (Rpc, HttpRequestHandler))
         self.bearer = worker_ctx.data.get("authorization") if self.user_call else None
         self.principal: Principal | None = None if self.user_call else SYSTEM
+        self.proven = False
         self.depth = 0
 
     @contextmanager
@@ -120,11 +121,14 @@ class Guard:
             self.depth -= 1
 
     def authenticate(self, operation: str) -> Principal | None:
+        if self.proven:
+            return self.principal  # the REST door proved it before reading the body
         rule = self.provider.permissions.rule(operation)
         if rule.public and not self.bearer:
             return None
         try:
             self.principal = self.provider.authenticator.principal(self.bearer)
+            self.proven = True
         except Unauthenticated as exc:
             if rule.public:
                 return None

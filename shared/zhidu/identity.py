@@ -2,10 +2,11 @@
 
 Every call carries a JWT (REST ``Authorization: Bearer``, RPC context data
 ``authorization``). Two issuers are trusted side by side: the suite's own, whose
-Ed25519 keys live in ``ZHIDU_KEY_DIR`` (generated on first use, never
-committed), and the company's OpenID Connect provider when
-``ZHIDU_OIDC_ISSUER`` is set, whose keys come from its JWKS and are re-read
-when a token names a key we have not seen (a rotation needs no restart).
+Ed25519 keys live in ``ZHIDU_KEY_DIR`` (by default ``keys`` under the data
+directory; generated on first use, never committed), and the company's OpenID
+Connect provider when ``ZHIDU_OIDC_ISSUER`` is set, whose keys come from its
+JWKS and are re-read when a token names a key we have not seen (a rotation
+needs no restart).
 
 A token proves *who* calls; what the caller may do comes from the directory
 copy this service keeps (``role`` and reporting lines) and configured groups,
@@ -154,7 +155,11 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def key_dir(config) -> Path:
-    return Path(setting(config, "ZHIDU_KEY_DIR"))
+    """``ZHIDU_KEY_DIR``, or ``keys`` under the data directory when it is unset."""
+    explicit = setting(config, "ZHIDU_KEY_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(setting(config, "ZHIDU_DATA_DIR")) / "keys"
 
 
 def issue_token(config, subject: str, *, roles=(), scopes=(), ttl: int | None = None) -> str:
@@ -309,7 +314,26 @@ def build_verifier(config) -> Verifier:
             RemoteKeys(url, lifespan, cooldown), own=False,
             subject_claim=setting(config, "ZHIDU_OIDC_SUBJECT_CLAIM"),
             roles_claim=setting(config, "ZHIDU_OIDC_ROLES_CLAIM") or None))
-    return Verifier(issuers, float(setting(config, "ZHIDU_TOKEN_LEEWAY")))
+    return Verifier(issuers, token_leeway(config))
+
+
+# Clock skew worth tolerating is seconds; minutes more would keep an expired
+# token (a departed person's, a leaked one) working that much longer.
+MAX_LEEWAY_SECONDS = 300
+
+
+def token_leeway(config) -> float:
+    """``ZHIDU_TOKEN_LEEWAY``, refused at start-up outside 0-300 seconds."""
+    text = setting(config, "ZHIDU_TOKEN_LEEWAY")
+    try:
+        leeway = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"ZHIDU_TOKEN_LEEWAY={text!r} is not a number of seconds") from None
+    if not 0 <= leeway <= MAX_LEEWAY_SECONDS:
+        raise ValueError(f"ZHIDU_TOKEN_LEEWAY={text!r}: the clock skew tolerated on a "
+                         f"token's exp and nbf must be 0 to {MAX_LEEWAY_SECONDS} seconds; "
+                         "more would keep expired tokens working")
+    return leeway
 
 
 def _discover_jwks(issuer: str) -> str:

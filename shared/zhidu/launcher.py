@@ -28,10 +28,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from . import monitoring_stack
-from .config import setting
+from .config import DEFAULTS, setting
 from .plugins import discover
 
 EMBEDDED_MONGO_PORT = 27017
+DEFAULT_DATA_DIR = DEFAULTS["ZHIDU_DATA_DIR"]
 
 
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -158,13 +159,17 @@ def stop(procs: list[subprocess.Popen], timeout: float = 20) -> None:
             proc.wait()
 
 
-def print_first_steps(plugins) -> None:
+def print_first_steps(plugins, keys: Path | None = None) -> None:
     """How a new user gets in: every call needs a token (contract § Authentication)."""
     directory = plugins.get("directory")
     port = directory.port if directory else 8100
+    # `zhidu token issue` signs with the keys the services trust: named when
+    # they are not where the command looks by default.
+    default = Path(DEFAULT_DATA_DIR) / "keys"
+    where = "" if keys is None or Path(keys) == default else f"ZHIDU_KEY_DIR={keys} "
     print(f"""
 Every call needs a bearer token. To get going on a new installation:
-  export TOKEN=$(.venv/bin/zhidu token issue svc:setup --role hr --role it_admin --scope '*')
+  export TOKEN=$({where}.venv/bin/zhidu token issue svc:setup --role hr --role it_admin --scope '*')
   curl -X PUT localhost:{port}/api/v1/directory/employees/E0001 -H "Authorization: Bearer $TOKEN" \\
        -H 'content-type: application/json' \\
        -d '{{"name": "管理员", "gender": "F", "department": "it", "unit": "hq",
@@ -179,8 +184,13 @@ Then people log in: POST localhost:{port}/api/v1/directory/login {{"employee_id"
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="zhidu run", description=__doc__)
     parser.add_argument("services", nargs="*", help="only these services (default: all)")
-    parser.add_argument("--data-dir", default=os.environ.get("ZHIDU_DATA_DIR", "var/data"))
+    parser.add_argument("--data-dir", default=setting(None, "ZHIDU_DATA_DIR"),
+                        help="where the suite keeps its database files, marks and, unless "
+                             "ZHIDU_KEY_DIR says otherwise, the token issuer's keys "
+                             "(default: ZHIDU_DATA_DIR, var/data)")
     args = parser.parse_args(argv)
+    # The services, and the key set up below, follow the data directory given.
+    os.environ["ZHIDU_DATA_DIR"] = args.data_dir
 
     plugins = discover()
     chosen = args.services or list(plugins)
@@ -204,11 +214,14 @@ def main(argv=None) -> int:
         env["MONGO_URI"] = f"mongodb://127.0.0.1:{port}/"
 
     # The suite's own token issuer: its key is made once, under the data
-    # directory's sibling var/keys (never committed), before any service reads it.
+    # directory (<data dir>/keys unless ZHIDU_KEY_DIR is set; never committed),
+    # before any service reads it.
     from .identity import KeyRing, key_dir
     from .secretbox import ensure_key_file
-    KeyRing(key_dir(None)).ensure()
-    ensure_key_file(key_dir(None))  # seals stored secrets, unless ZHIDU_SECRET_KEY gives one
+    keys = key_dir(None)
+    KeyRing(keys).ensure()
+    ensure_key_file(keys)  # seals stored secrets, unless ZHIDU_SECRET_KEY gives one
+    env["ZHIDU_KEY_DIR"] = str(keys)
 
     services = []
     for name in chosen:
@@ -222,7 +235,7 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    print_first_steps(plugins)
+    print_first_steps(plugins, keys)
     code = 0
     monitoring = None
     try:

@@ -205,8 +205,17 @@ class Permissions:
         amount = payload.get(rule.limits["field"])
         if amount is None:
             return
+        # A reward of 5,000 takes the same authority as a fine of 5,000.
+        amount = abs(amount)
         limits = rule.limits["roles"]
-        granting = [r for r in principal.roles if r in rule.roles] or list(principal.roles)
+        # Only the rule's own roles carry amount authority: a caller let in by a
+        # scope or a relation, or holding no role at all, has none to spend.
+        granting = [r for r in principal.roles if r in rule.roles]
+        if not granting:
+            raise PermissionDenied(
+                f"{rule.operation}: {rule.limits['field']} {amount} needs the authority of "
+                f"{' or '.join(sorted(rule.roles)) or 'a role'}; {principal.id} holds "
+                f"{', '.join(principal.roles) or 'no role'}{_cite(rule)}")
         if any(r not in limits for r in granting):
             return  # a role with no limit
         ceiling = max(limits[r] for r in granting)
@@ -296,6 +305,9 @@ def _rule(name: str, spec: dict, service_cls) -> Rule:
                 or not isinstance(limits.get("roles"), dict)
                 or not all(isinstance(v, int) and v >= 0 for v in limits["roles"].values())):
             raise PermissionsError("limits needs {field: name, roles: {role: whole yuan}}")
+        unlisted = sorted(set(limits["roles"]) - set(spec.get("roles") or ()))
+        if unlisted:
+            raise PermissionsError(f"limits name roles the rule does not list: {unlisted}")
     rule = Rule(name, public=bool(spec.get("public")), anyone=bool(spec.get("anyone")),
                 roles=frozenset(spec.get("roles") or ()), relations=relations,
                 subject=subject, scopes=frozenset(spec.get("scopes") or ()),

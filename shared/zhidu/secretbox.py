@@ -45,7 +45,9 @@ class SecretBox:
         listed = setting(config, SETTING)
         if listed:
             return cls([k.strip() for k in str(listed).split(",") if k.strip()])
-        path = Path(setting(config, "ZHIDU_KEY_DIR")) / KEY_FILE
+        from .identity import key_dir
+
+        path = key_dir(config) / KEY_FILE
         try:
             return cls([path.read_bytes().strip()])
         except FileNotFoundError:

@@ -382,6 +382,11 @@ class ZhiduService:
     def _call_route(self, route, params, request):
         self.identity.bearer = request.headers.get("Authorization")
         try:
+            # The caller first: a body is read, parsed and judged only for a
+            # proven caller, so an anonymous call hears 401 whatever it sent
+            # (never a 400, 413 or 415 describing the body to a stranger).
+            if not self.identity.provider.permissions.rule(route.operation).public:
+                self.identity.authenticate(route.operation)
             payload = dict(request.args.to_dict())
             body = self._read_body(request)
             if body is not None:

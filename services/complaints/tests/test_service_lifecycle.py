@@ -89,10 +89,10 @@ def test_remedy_approval_follows_the_amount(desk):
             continue
         error = refused(desk.api.approve_remedy, attempt)
         # A role below the amount's authority is refused by the remedy ladder
-        # (naming the amount); a role outside it by the permissions file.
+        # (naming the amount); a caller outside it by the permissions file.
         assert error.exc_type == "PermissionDenied"
         assert (str(amount) in error.value if first["role"] != "staff"
-                else "approve_remedy is for roles dept_manager, deputy_gm, gm" in error.value)
+                else "approve_remedy is for roles deputy_gm, gm; desk" in error.value)
         assert desk.get(number)["status"] == "remedy_proposed"
         assert desk.api.approve_remedy({**attempt, "actor": second})["status"] == \
             "remedy_approved"
@@ -100,6 +100,28 @@ def test_remedy_approval_follows_the_amount(desk):
     assert [(r["amount_yuan"], r["approver_role"]) for r in remedies] == [
         (1000, "dept_manager"), (1001, "deputy_gm"), (10000, "deputy_gm"), (10001, "gm"),
         (50, "dept_manager")]
+
+
+def test_only_customer_services_manager_approves_up_to_1000_yuan_003_s4_3_6_1(desk, people):
+    number = desk.file()["number"]
+    desk.walk(number, *desk.TO_RESOLVED[:4],
+              ("propose_remedy", "2026-11-13T13:00", {"remedy": "补偿", "amount_yuan": 800}))
+    approval = {"number": number, "at": "2026-11-13T13:10"}
+    # Another department's manager holds the same role, not the authority.
+    people.add("eng-mgr", "dept_manager", department="engineering")
+    error = refused(desk.api.approve_remedy,
+                    {**approval, "actor": {"id": "eng-mgr", "role": "dept_manager"}})
+    assert error.exc_type == "PermissionDenied" and "003 §4 3.6.1" in error.value
+    # Customer service's own staff reach the ladder, which wants its manager.
+    people.add("cs-02", "staff", department="customer_service")
+    error = refused(desk.api.approve_remedy,
+                    {**approval, "actor": {"id": "cs-02", "role": "staff"}})
+    assert error.exc_type == "PermissionDenied"
+    assert "800 yuan needs dept_manager or above" in error.value
+    assert desk.get(number)["status"] == "remedy_proposed"
+    approved = desk.api.approve_remedy({**approval, "actor": MANAGER})
+    assert approved["status"] == "remedy_approved"
+    assert desk.get(number)["remedies"][-1]["approved_by"] == MANAGER["id"]
 
 
 def test_concurrent_commands_on_one_case_lose_no_update(desk):

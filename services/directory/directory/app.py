@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,23 +96,32 @@ def login(store, employee_id: str, password: str, policy: LoginPolicy, mint) -> 
     """A token for a person who proves their password; failures are limited per person.
 
     Runs outside a unit of work: a failed attempt is recorded although the call fails.
+    The attempt is recorded before the password is checked, in one atomic write
+    that also reads the earlier ones: checking a password takes tens of
+    milliseconds, and attempts that each read the count before any of them
+    wrote it would all get through. An attempt that turns out locked out is
+    taken back, so hammering a locked account does not keep it locked.
     """
     now = utcnow()
+    # Its own id: attempts arriving within one millisecond are still told apart.
+    attempt = {"at": now, "id": uuid.uuid4().hex}
+    # Room for attempts still in flight beside the failures that count, so a
+    # burst of them never pushes a counted failure out of the list.
+    earlier = store.record_attempt(employee_id, attempt, keep=policy.max_failures + 100)
+    if earlier is not None:
+        until = credentials.locked_until(earlier, now, policy.max_failures, policy.window)
+        if until is not None:
+            store.forget_attempt(employee_id, attempt["id"])
+            raise Unauthenticated(f"too many failed log-ins for {employee_id}; "
+                                  f"try again after {to_iso(until)}")
     record = store.credentials(employee_id)
-    until = credentials.locked_until((record or {}).get("failures", []), now,
-                                     policy.max_failures, policy.window)
-    if until is not None:
-        raise Unauthenticated(f"too many failed log-ins for {employee_id}; "
-                              f"try again after {to_iso(until)}")
     employee = store.get(employee_id)
     if (not credentials.verify_password((record or {}).get("hash"), password)
             or employee is None or employee.get("departed_at")):
-        if record is not None:
-            store.record_failure(employee_id, now, keep=policy.max_failures)
+        # The attempt recorded above stays: it is the failure.
         log.info("failed log-in for %s", employee_id)
         raise Unauthenticated("wrong employee id or password")
-    if record.get("failures"):
-        store.clear_failures(employee_id)
+    store.clear_failures(employee_id)
     return {"access_token": mint(employee_id, policy.token_ttl), "token_type": "Bearer",
             "expires_in": policy.token_ttl}
 

@@ -33,8 +33,13 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 def locked_until(failures: list, now, max_failures: int, window: timedelta):
-    """When the person may try again, or None: ``max_failures`` within ``window`` lock."""
-    recent = sorted(t for t in failures if t > now - window)
+    """When the person may try again, or None: ``max_failures`` within ``window`` lock.
+
+    ``failures`` holds attempts (``{"at", "id"}``), or bare times as stored
+    before attempts were recorded ahead of the check.
+    """
+    times = (f["at"] if isinstance(f, dict) else f for f in failures)
+    recent = sorted(t for t in times if t > now - window)
     if len(recent) < max_failures:
         return None
     return recent[-max_failures] + window

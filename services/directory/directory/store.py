@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from zhidu.mongo import Store
 
@@ -72,10 +74,22 @@ class DirectoryStore(Store):
             {"$set": {"hash": password_hash, "set_at": at, "set_by": actor["id"],
                       "failures": []}}, upsert=True)
 
-    def record_failure(self, employee_id: str, at, keep: int) -> None:
-        # Only known people have a record; unknown ids are limited by their cost.
-        self.db.credentials.update_one(
-            {"_id": employee_id}, {"$push": {"failures": {"$each": [at], "$slice": -keep}}})
+    def record_attempt(self, employee_id: str, attempt: dict, keep: int) -> list | None:
+        """Record a log-in attempt (``{"at", "id"}``); the attempts recorded before
+        it, or None for a person with no password (only known people have a
+        record; unknown ids are limited by their cost)."""
+        doc = self.db.credentials.find_one_and_update(
+            {"_id": employee_id},
+            {"$push": {"failures": {"$each": [attempt], "$slice": -keep}}},
+            projection={"failures": 1}, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return None
+        # The update appended this attempt last, atomically with the read.
+        return list(doc.get("failures") or [])[:-1]
+
+    def forget_attempt(self, employee_id: str, attempt_id: str) -> None:
+        self.db.credentials.update_one({"_id": employee_id},
+                                       {"$pull": {"failures": {"id": attempt_id}}})
 
     def clear_failures(self, employee_id: str) -> None:
         self.db.credentials.update_one({"_id": employee_id}, {"$set": {"failures": []}})

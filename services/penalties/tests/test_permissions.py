@@ -88,6 +88,12 @@ def test_a_ledger_is_read_by_the_person_their_managers_and_hr_rules_s8():
     robot = Principal("svc:payroll", ("staff",), frozenset({"penalties:get_account"}),
                       service_account=True)
     refused("get_account", robot, payload)
+    # Payroll is given the read scope the rule lists (README: service accounts).
+    payroll = Principal("svc:payroll", (), frozenset({"penalties:read"}),
+                        service_account=True)
+    check("get_account", payroll, payload)
+    check("get_unit_account", payroll, {"unit": "north", "year": 2026})
+    refused("record_penalty", payroll, {"employee_id": "W1"})
 
 
 def test_only_the_penalised_person_appeals_002_s4_5_1_2():
