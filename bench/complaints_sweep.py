@@ -1,10 +1,12 @@
 """Does the complaints SLA sweep cost what falls due, or what is stored?
 
 The same few hundred open cases with clocks falling due are swept, in process
-through the service's own sweep (``complaints.sweeping.sweep``: the due query,
-the domain, and per unit of work one bulk compare-and-set write of its cases
-and one outbox insert), once with 1,000 closed cases stored beside them and
-once with 100,000. If the due query walks its index the two times match; the
+through the service's own sweep and outbox as its timer's worker runs them
+(``complaints.sweeping.sweep``: one read of the due cases, the domain, and per
+unit of work one bulk compare-and-set write of its cases and one outbox
+write; then ``Outbox.publish``: every event sent to the broker in one batch,
+awaited once for its confirms), once with 1,000 closed cases stored beside
+them and once with 100,000. If the due query walks its index the two times match; the
 explain of the query is reported with them, and every command the sweep sent
 to the database is counted per due case. Then 1,000 cases falling due at once
 are swept: with the timer's interval that bounds how long a due case waits.
@@ -19,29 +21,44 @@ so the bench database carries only the indexes the sweep reads and writes
 (``due`` and ``status``) besides ``_id``. The sweep never changes the other
 indexed fields, so they would not change its cost.
 
-The sweep is called in process, so the broker is not involved; ``amqp_uri``
-is accepted for the bench runner's uniform signature.
+Both sizes are timed with the same recent writes behind them. SecantusDB
+keeps a change log of its last 100,000 writes (or hour); once it is full,
+every write also prunes the oldest entry, reading it first. Timed straight
+after the loads, the small size would run on a log still filling and the
+large one on a log full of the 99,000 cases just loaded, each read as it is
+pruned — the comparison would measure the load, not the stored cases (in
+service the cases were written long before the last hour). So before each
+size is timed, 100,000 tiny documents are written to a scratch collection:
+the log is full, and full of the same thing, both times.
 
-    python bench/complaints_sweep.py [--scan]   # MONGO_URI, or a temporary SecantusDB
+The events go to ``complaints.events`` in the bench's vhost, where a durable
+queue bound to every event stands for the consumers: the broker writes each
+event to it before confirming, as in the suite. Each sweep's events are
+counted there and the queue emptied before the next.
+
+    python -m bench.complaints_sweep [--scan]   # a vhost and a database of its own
 """
-from __future__ import annotations
+import eventlet
 
-import os
-import statistics
-import sys
-import time
-from collections import Counter
+eventlet.monkey_patch()
 
-from complaints import sweeping
-from complaints.domain import ComplaintRules
-from complaints.handling import Handling
-from complaints.policy import load_policy
-from complaints.store import ComplaintsStore
-from pymongo import monitoring
-from zhidu.calendar import load_calendar
-from zhidu.envelope import make_envelope
-from zhidu.mongo import connect
-from zhidu.times import parse_time, utcnow
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+
+from complaints import sweeping  # noqa: E402
+from complaints.domain import ComplaintRules  # noqa: E402
+from complaints.handling import Handling  # noqa: E402
+from complaints.policy import load_policy  # noqa: E402
+from complaints.store import ComplaintsStore  # noqa: E402
+from kombu import Connection, Queue  # noqa: E402
+from nameko.standalone.events import get_event_exchange  # noqa: E402
+from pymongo import monitoring  # noqa: E402
+from zhidu.calendar import load_calendar  # noqa: E402
+from zhidu.events import BatchPublisher, Outbox, PendingEvents, publish_identity  # noqa: E402
+from zhidu.mongo import connect  # noqa: E402
+from zhidu.times import parse_time  # noqa: E402
 
 DATABASE = "zhidu_bench_complaints_sweep"
 SWEPT_INDEXES = ("due", "status")
@@ -51,7 +68,8 @@ INTAKE = {"channel": "phone", "kind": "external", "category": "service",
                           "email": "wang@example.com"},
           "subject": "维修人员态度差", "description": "电话里被挂断两次",
           "target_department": "service"}
-HANDLED = [("decide_validity", "10:10", {"valid": True, "reason": "成立"}),
+HANDLED = [("decide_validity", "10:10", {"valid": True, "reason": "成立",
+                                          "reply": "已受理，今日内联系您"}),
            ("assign", "10:20", {"department": "service", "owner_id": "emp-7"})]
 CLOSING = [("agree_plan", "11:00", {"plan": "上门道歉"}),
            ("submit_report", "13:00", {"root_cause": "培训不足"}),
@@ -76,29 +94,42 @@ class Commands(monitoring.CommandListener):
         pass
 
 
-class BenchOutbox:
-    """The worker outbox's writes without a broker: envelopes written in each case's unit."""
+class BenchOutbox(Outbox):
+    """The service's outbox outside a container: the store and the publisher
+    its ``setup`` would take from the container, to the bench's vhost."""
 
-    def __init__(self, store):
-        self.store, self.envelopes, self.persisted = store, [], 0
+    def __init__(self, store, amqp_uri: str):
+        super().__init__()
+        config = {"AMQP_URI": amqp_uri}
+        self._store = store
+        self.exchange = get_event_exchange("complaints", config)
+        self.publisher = BatchPublisher(amqp_uri, **publish_identity(config))
+        self.contracts = None
+        with Connection(amqp_uri) as conn:
+            channel = conn.default_channel
+            self.exchange(channel).declare()
+            self.consumers = Queue("bench.complaints_sweep.consumers", exchange=self.exchange,
+                                   routing_key="#", durable=True)(channel)
+            self.consumers.declare()
+        self.amqp_uri = amqp_uri
 
-    def emit(self, event_type, data, *, key=None, at=None):
-        self.envelopes.append(make_envelope("complaints", event_type, data, at=at))
+    @property
+    def store(self):
+        return self._store
 
-    def persist(self):
-        fresh = self.envelopes[self.persisted:]
-        if fresh:
-            # store.db is the running unit's session, as the real outbox's is.
-            self.store.db.outbox.insert_many([{"_id": e["id"], "envelope": e,
-                                               "created_at": utcnow()} for e in fresh])
-        self.persisted = len(self.envelopes)
+    def worker(self) -> PendingEvents:
+        """What the sweep's timer worker is given (no cause: a timer's)."""
+        return PendingEvents(self, "complaints", self._store, None)
 
-    def mark(self):
-        return len(self.envelopes), self.persisted
+    def after_worker(self, pending: PendingEvents) -> None:
+        """What ``worker_result`` does once the worker returned: one confirmed batch."""
+        self.publish(pending.envelopes[:pending.persisted])
 
-    def rollback(self, mark):
-        del self.envelopes[mark[0]:]
-        self.persisted = mark[1]
+    def drain(self) -> int:
+        """How many events reached the consumers' queue; it is emptied."""
+        self.published.clear()
+        with Connection(self.amqp_uri) as conn:
+            return self.consumers(conn.default_channel).purge() or 0
 
 
 def _walk(rules, case, day, steps):
@@ -135,7 +166,26 @@ def load_closed(store, template, start, stop, batch=2000):
     store.db.client.admin.command("fsync")
 
 
-def time_sweeps(store, rules, template, due_cases, repeats, now, commands) -> dict:
+def swept(store, rules, outbox, now):
+    """One sweep as the timer's worker runs it, and the seconds it took: the
+    sweep's units of work, then the worker's events published."""
+    started = time.perf_counter()
+    pending = outbox.worker()
+    report = sweeping.sweep(Handling(store, rules, pending), now)
+    outbox.after_worker(pending)
+    return report, time.perf_counter() - started
+
+
+def write_history(store, first: int, count: int = 100_000, batch: int = 5000) -> None:
+    """``count`` writes of tiny documents (ids from ``first``): the change log full of them."""
+    for start in range(first, first + count, batch):
+        store.db.history_ballast.insert_many(
+            [{"_id": n} for n in range(start, min(start + batch, first + count))],
+            ordered=False)
+    store.db.client.admin.command("fsync")
+
+
+def time_sweeps(store, rules, outbox, template, due_cases, repeats, now, commands) -> dict:
     """Median sweep time over ``repeats`` runs, each on fresh cases falling due,
     and the median time of the scrape-time gauge aggregation over the open cases.
     A first, untimed run lets the database settle after the index build."""
@@ -146,15 +196,15 @@ def time_sweeps(store, rules, template, due_cases, repeats, now, commands) -> di
         started = time.perf_counter()
         store.open_clocks()
         gauges.append(time.perf_counter() - started)
-        outbox = BenchOutbox(store)
         commands.counts.clear()
         commands.counting = True
-        started = time.perf_counter()
-        report = sweeping.sweep(Handling(store, rules, outbox), now)
-        seconds.append(time.perf_counter() - started)
+        report, took = swept(store, rules, outbox, now)
+        seconds.append(took)
         commands.counting = False
         assert report.updated == due_cases, report.as_dict()
         events, units = sum(report.events.values()), report.units
+        delivered = outbox.drain()
+        assert delivered == events, (delivered, events)
         store.db.cases.delete_many({"_id": {"$in": numbers}})
         store.db.outbox.delete_many({})
     seconds, gauges = seconds[1:], gauges[1:]
@@ -163,14 +213,13 @@ def time_sweeps(store, rules, template, due_cases, repeats, now, commands) -> di
             "gauges": statistics.median(gauges)}
 
 
-def time_falling_due(store, rules, template, count, now) -> float:
+def time_falling_due(store, rules, outbox, template, count, now) -> float:
     """One sweep of ``count`` cases that fell due at the same moment."""
     numbers = [f"2611-98{i:04d}" for i in range(count)]
     store.insert_many([dict(template, number=n) for n in numbers])
-    started = time.perf_counter()
-    report = sweeping.sweep(Handling(store, rules, BenchOutbox(store)), now)
-    seconds = time.perf_counter() - started
+    report, seconds = swept(store, rules, outbox, now)
     assert report.updated == count, report.as_dict()
+    outbox.drain()
     store.db.cases.delete_many({"_id": {"$in": numbers}})
     store.db.outbox.delete_many({})
     return seconds
@@ -187,7 +236,7 @@ def _plan(stage: dict) -> str:
     return " > ".join(parts)
 
 
-def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
+def run(mongo_uri: str, amqp_uri: str, *, small: int = 1_000,
         large: int = 100_000, due_cases: int = 300, repeats: int = 3,
         scan: bool = False, falling_due: int = 1_000) -> dict:
     commands = Commands()
@@ -197,15 +246,20 @@ def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
     rules = ComplaintRules(load_policy(), load_calendar())
     closed, open_ = templates(rules)
     now = parse_time(SWEEP_AT)
+    outbox = BenchOutbox(store, amqp_uri)
     try:
         started = time.perf_counter()
         load_closed(store, closed, 0, small)
-        with_small = time_sweeps(store, rules, open_, due_cases, repeats, now, commands)
+        write_history(store, 0)
+        with_small = time_sweeps(store, rules, outbox, open_, due_cases, repeats, now,
+                                 commands)
         loading = time.perf_counter()
         load_closed(store, closed, small, large)
         load_seconds = time.perf_counter() - loading
-        with_large = time_sweeps(store, rules, open_, due_cases, repeats, now, commands)
-        burst = time_falling_due(store, rules, open_, falling_due, now)
+        write_history(store, 100_000)
+        with_large = time_sweeps(store, rules, outbox, open_, due_cases, repeats, now,
+                                 commands)
+        burst = time_falling_due(store, rules, outbox, open_, falling_due, now)
         store.insert_many([dict(open_, number=f"2611-99{i:04d}") for i in range(due_cases)])
         explain = store.explain_due(now)
         stats = explain.get("executionStats", {})
@@ -242,13 +296,15 @@ def run(mongo_uri: str, amqp_uri: str | None = None, *, small: int = 1_000,
     finally:
         client.drop_database(DATABASE)
         client.close()
+        with Connection(amqp_uri) as conn:
+            outbox.consumers(conn.default_channel).delete()
 
 
 def main() -> None:
-    from zhidu.testing import mongo_server
+    from bench.__main__ import on_its_own
 
-    with mongo_server() as uri:
-        result = run(uri, os.environ.get("AMQP_URI"), scan="--scan" in sys.argv)
+    with on_its_own() as (amqp_uri, mongo_uri):
+        result = run(mongo_uri, amqp_uri, scan="--scan" in sys.argv)
     print(f"sweep of {result['due_cases']} cases falling due "
           f"({result['events_per_sweep']} events):")
     print(f"  with {result['closed_small']:>7,} closed cases stored: "

@@ -249,7 +249,8 @@ def sla_desk() -> dict:
     b.row("Sweep health")
     b.panel("stat", "Since the last sweep finished",
             "The sweep raises warnings, breaches, reminders and escalations; it runs "
-            "every ZHIDU_SWEEP_INTERVAL (60 s). Over 10 minutes pages on-call.",
+            "every ZHIDU_COMPLAINTS_SWEEP_INTERVAL (15 s by default). Over 10 minutes "
+            "pages on-call.",
             [target("time() - max(zhidu_complaints_sweep_last_success_timestamp_seconds)",
                     "since last sweep", instant=True)],
             width=6, unit="s", options=stat_options("value"),

@@ -162,6 +162,8 @@ def permissions(needs: Needs) -> dict[str, str]:
         f"rpc-{s}",
         # nameko's pooled event handler queues and their retry delays
         rf"evt-{_NAME}-{_NAME}--{s}\.{_NAME}(\.delay\.[0-9]+ms)?",
+        # nameko's broadcast handler queues: one per instance, exclusive
+        rf"evt-{_NAME}-{_NAME}--{s}\.{_NAME}-[0-9a-f]{{32}}",
         rf"zhidu\.{s}\.dead_letters",
     ]
     if needs.calls:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from nameko.events import BROADCAST, event_handler
 from zhidu.events import config_timer, on_event
 from zhidu.metrics import Metrics
 from zhidu.mongo import Mongo
@@ -376,6 +377,24 @@ class AttendanceService(ZhiduService):
     def on_employee_departed(self, envelope):
         self.store.mark_departed(envelope["data"]["employee_id"],
                                  parse_time(envelope["data"]["at"]))
+
+    # -- every replica's copy of the roster ------------------------------------------------
+    # The roster events above reach one replica per service; each replica's
+    # copy of a day's roster (AttendanceStore.roster_for_clock) must hear of
+    # them, so these take their own copy of each, on a queue of the replica's
+    # own that goes with its connection. They only drop the days named, for
+    # the next clock-in to read again: a repeat costs a read, and a message
+    # lost leaves the copy to its expiry. The sender is not checked for the
+    # same reason: nothing here is taken from the event but which days to read.
+    @event_handler("attendance", "duty_rostered", handler_type=BROADCAST,
+                   reliable_delivery=False)
+    def roster_copy_on_duty_rostered(self, envelope):
+        self.store.forget_roster_days(rosters.days_announced(envelope))
+
+    @event_handler("attendance", "roster_changed", handler_type=BROADCAST,
+                   reliable_delivery=False)
+    def roster_copy_on_roster_changed(self, envelope):
+        self.store.forget_roster_days(rosters.days_announced(envelope))
 
     def refresh_metrics(self) -> None:
         leave.pending_approvals(self.store, self.metrics)

@@ -25,10 +25,13 @@ from zhidu.uow import StaleWrite, on_commit
 ACTIVE = {"withdrawn_at": None}
 # How long a replica answers clock-ins from its copy of a day's published
 # roster before reading it again. Its own roster changes reach the copy when
-# they commit; another replica's reach it within this time. The copy only
-# shapes a clock-in's reply (roster day, shift, minutes late) and the lateness
-# metrics: the clock event is stored as sent, and closing the day reads the
-# roster afresh.
+# they commit; another replica's as soon as its ``duty_rostered`` or
+# ``roster_changed`` reaches every replica (the service's broadcast handlers
+# drop the days they name), and within this time should that message be lost.
+# A day's first publication is announced by no event and waits for it too.
+# The copy only shapes a clock-in's reply (roster day, shift, minutes late)
+# and the lateness metrics: the clock event is stored as sent, and closing the
+# day reads the roster afresh.
 ROSTER_COPY_SECONDS = 30.0
 
 
@@ -229,10 +232,11 @@ class AttendanceStore(Store):
 
     def roster_for_clock(self, employee_id: str, days: list[str]) -> list[dict]:
         """The published entries of ``employee_id`` on ``days``, from this replica's
-        copy of each day's roster (``ROSTER_COPY_SECONDS``): a shift change brings
-        the whole shift to the clocks within minutes, and one read of the day
-        serves them all instead of one read each. While a day is read for the
-        first time, other calls read their own entry as before rather than wait."""
+        copy of each day's roster (``ROSTER_COPY_SECONDS``, ``forget_roster_days``):
+        a shift change brings the whole shift to the clocks within minutes, and
+        one read of the day serves them all instead of one read each. While a
+        day is read for the first time, other calls read their own entry as
+        before rather than wait."""
         found, unread = [], []
         for day in days:
             copy = self._roster_copy(day)
@@ -268,6 +272,17 @@ class AttendanceStore(Store):
             return entries
         finally:
             locks[day].release()
+
+    def forget_roster_days(self, days) -> None:
+        """The published roster of ``days`` (None: of any day) changed, here or
+        on another replica: the next clock-in of each reads it again. A read
+        under way when the change is heard serves its own call only (the
+        change count moved on)."""
+        copies = self.__dict__.get("_roster_copies") or {}
+        changed = self.__dict__.setdefault("_roster_changed", defaultdict(int))
+        for day in set(copies) | set(changed) if days is None else set(days):
+            changed[day] += 1
+            copies.pop(day, None)
 
     def _roster_changes(self, day: str) -> int:
         return self.__dict__.setdefault("_roster_changed", defaultdict(int))[day]

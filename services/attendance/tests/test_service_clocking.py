@@ -1,5 +1,9 @@
 """Shifts, rosters and clocking against the real broker and database."""
+import time
+
 import pytest
+import requests
+from attendance.store import ROSTER_COPY_SECONDS
 from attendance.testing import (
     CLERK,
     FINANCE_CLERK,
@@ -11,6 +15,7 @@ from attendance.testing import (
     violations_of,
 )
 from nameko.exceptions import RemoteError
+from zhidu.testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +205,48 @@ def test_a_close_that_dies_half_way_keeps_whole_batches_and_its_rerun_books_the_
         absences = tap.of_type("attendance.absence_recorded")
         assert sorted(a["data"]["employee_id"] for a in absences) == ["E1", "E2"]
     assert violations_of(rpc, "E2") == [("A04", 10)]
+
+
+def test_a_roster_change_on_one_replica_reaches_the_others_clock_ins_at_once_002_s1_1_1_5(
+        attendance, start_service, rpc, seed, auth_headers):
+    """Each replica answers clock-ins from its own copy of the day's roster; a
+    change made through one replica reaches the other's copy when its event
+    does, not when the copy expires."""
+    from attendance.service import AttendanceService
+
+    seed(person("E1"), person("E2"))
+    three_shifts(rpc)
+    replica = start_service(AttendanceService)
+    day = "2026-03-09"
+    rpc.attendance.set_roster({"entries": [
+        {"employee_id": e, "date": day, "shift_code": "A"} for e in ("E1", "E2")],
+        "published": True, "actor": CLERK, "at": local(2026, 2, 25, 9)})
+
+    def post(container, path, body, who):
+        reply = requests.post(f"{container.web_url}/api/v1/attendance{path}", json=body,
+                              headers=auth_headers(who), timeout=30)
+        assert reply.status_code in (200, 201), reply.text
+        return reply.json()
+
+    def shift_on(container, employee_id):
+        # 15:55 falls in the day shift A and, widened, in the evening shift B.
+        return post(container, "/clocks", {"employee_id": employee_id, "kind": "in",
+                                           "at": local(2026, 3, 9, 15, 55)},
+                    employee_id)["shift_code"]
+
+    assert (shift_on(replica, "E1"), shift_on(replica, "E2")) == ("A", "A")
+    assert day in store_of(replica).__dict__["_roster_copies"]   # the replica's copy
+    # Through the first replica, approved by E1's supervisor: roster_changed;
+    # putting E2 on call is a change too, and announces duty_rostered.
+    post(attendance, "/rosters", {"entries": [{"employee_id": "E1", "date": day,
+                                               "shift_code": "B"}],
+                                  "at": local(2026, 3, 5, 9), "reason": "swap"}, "S1")
+    post(attendance, "/rosters", {"entries": [{"employee_id": "E2", "date": day,
+                                               "shift_code": "A", "on_call": True}],
+                                  "at": local(2026, 3, 5, 9)}, "S1")
+    started = time.monotonic()
+    wait_for(lambda: shift_on(replica, "E1") == "B", 10, message="the change on the replica")
+    [on_call] = wait_for(lambda: [e for e in store_of(replica).roster_for_clock("E2", [day])
+                                  if e["on_call"]], 10, message="E2 on call on the replica")
+    assert time.monotonic() - started < ROSTER_COPY_SECONDS / 3
+    assert on_call["shift_code"] == "A" and shift_on(attendance, "E1") == "B"

@@ -61,7 +61,40 @@ def test_a_replicas_own_roster_change_reaches_its_clocks_when_it_commits(replica
     assert (shift_of(one, "E1"), shift_of(one, "E2"), shift_of(one, "E3")) == (["B"], [], ["C"])
 
 
-def test_another_replicas_change_arrives_when_the_copy_is_renewed(replicas):
+def test_another_replicas_change_arrives_with_its_event(replicas):
+    one, other = replicas
+    rostered(one, "E1", "A")
+    rostered(one, "E2", "A")
+    assert shift_of(other, "E1") == ["A"]
+    rostered(one, "E1", "B")
+    assert shift_of(other, "E1") == ["A"]              # not heard of yet
+    other.forget_roster_days(["2026-03-01", DAY])      # its roster_changed, broadcast
+    assert shift_of(other, "E1") == ["B"]
+    rostered(one, "E2", "C")
+    other.forget_roster_days(None)                     # an event naming no day
+    assert shift_of(other, "E2") == ["C"]
+
+
+def test_a_change_heard_while_the_day_is_read_leaves_no_stale_copy(replicas, monkeypatch):
+    one, other = replicas
+    rostered(one, "E1", "A")
+    find, heard = type(other._db.roster).find, []
+
+    def read_then_hear(self, *args, **kwargs):
+        docs = list(find(self, *args, **kwargs))
+        if not heard:
+            heard.append(True)
+            rostered(one, "E1", "B")
+            other.forget_roster_days([DAY])
+        return iter(docs)
+
+    monkeypatch.setattr(type(other._db.roster), "find", read_then_hear)
+    assert shift_of(other, "E1") == ["A"]              # what this read saw
+    monkeypatch.setattr(type(other._db.roster), "find", find)
+    assert shift_of(other, "E1") == ["B"]              # not kept: read again
+
+
+def test_a_lost_event_still_arrives_when_the_copy_expires(replicas):
     one, other = replicas
     rostered(one, "E1", "A")
     assert shift_of(other, "E1") == ["A"]

@@ -187,6 +187,14 @@ class Get(Read):
 class Search(Read):
     status = _optional(fields.String)
     department = _optional(fields.String, validate=ID)
+    owner_id = _optional(fields.String, validate=ID, metadata={
+        "description": "cases this person owns (assigned owner_id)"})
+    contacts = fields.Boolean(load_default=True, metadata={
+        "description": "false: no complainant in the reply and the subject masked, so "
+                       "nothing is read in full and nothing is audited (lists, boards)"})
+    clocks = fields.Boolean(load_default=False, metadata={
+        "description": "true: each case's running and paused clocks of its current round "
+                       "(warned, escalation, working time), as get shows them"})
     breached = _optional(fields.Boolean)
     since = _optional(Time, metadata={"description": "received at or after"})
     until = _optional(Time, metadata={"description": "received before"})

@@ -1,8 +1,8 @@
 """The SLA sweep: warnings, breaches, reminders and escalations falling due.
 
-Only cases whose ``next_check_at`` has come are read (index ``due``), a batch
-at a time, earliest first, so a sweep costs what falls due, not what is
-stored. The cases read are decided and written in units of work of up to
+Only cases whose ``next_check_at`` has come are read (index ``due``, over open
+cases only), earliest first, up to ``batch`` in one read, so a sweep costs
+what falls due, not what is stored. The cases read are decided and written in units of work of up to
 ``per_unit`` cases — their new versions in one bulk write, the outbox entries
 of their events in one insert, committed together — so a sweep that dies
 half-way keeps every unit it finished and leaves the rest due for the next
@@ -37,7 +37,9 @@ from . import monitoring
 if TYPE_CHECKING:
     from .handling import Handling
 
-DEFAULT_BATCH = 200
+# Cases read at once: a sweep's usual backlog (a few hundred falling due in a
+# minute) in one round trip, the cases small enough to hold in memory.
+DEFAULT_BATCH = 500
 # Cases per unit of work at most. Past about 50 a unit saves little more
 # (the round trips are already shared) while a conflict re-runs all of it.
 DEFAULT_PER_UNIT = 50

@@ -201,10 +201,11 @@ class FakeStore:
                      key=lambda c: c["next_check_at"])
         return copy.deepcopy(due[:limit])
 
-    def search(self, *, status=None, department=None, breached=None, since=None,
-               until=None, limit=100) -> list[dict]:
+    def search(self, *, status=None, department=None, owner_id=None, breached=None,
+               since=None, until=None, limit=100) -> list[dict]:
         found = [c for c in self.cases.values()
                  if (status is None or c["status"] == status)
+                 and (owner_id is None or c.get("owner_id") == owner_id)
                  and (department is None or c.get("department") == department)
                  and (breached is None or bool(c.get("breached")) == breached)
                  and (since is None or c["received_at"] >= since)

@@ -302,6 +302,30 @@ def test_reads_mask_contacts_and_audit_the_full_ones_001_s2(app, fake_store, fil
         app("get", "2611-0999", STAFF)
 
 
+def test_search_finds_an_owners_cases_and_without_contacts_reads_nothing_in_full_001_s2(
+        app, fake_store, file, change):
+    mine, theirs = file()["number"], file(subject="请回电13812345678")["number"]
+    for number, owner in ((mine, "emp-7"), (theirs, "emp-8")):
+        change("decide_validity", number, "2026-11-13 10:10", valid=True, reason="成立")
+        change("assign", number, "2026-11-13 10:20", department="service", owner_id=owner)
+    owned = app("search", {"owner_id": "emp-7", "status": "assigned", "actor": STAFF})
+    assert [c["number"] for c in owned] == [mine]
+    # A board or a queue for a reader with the full right: no contacts, nothing audited.
+    rows = app("search", {"status": "assigned", "contacts": False, "clocks": True,
+                          "actor": OFFICER})
+    assert {r["number"] for r in rows} == {mine, theirs}
+    assert all("complainant" not in r for r in rows)
+    # The board's countdowns come with the rows: this round's open clocks only.
+    clocks = {c["name"]: c for c in rows[0]["clocks"]}
+    assert {"plan", "report", "resolve"} <= set(clocks)
+    assert all(c["state"] in ("running", "paused") and c["round"] == 1 for c in clocks.values())
+    assert set(clocks["plan"]) >= {"due", "warn_at", "warned", "unit", "escalation_level"}
+    assert next(r for r in rows if r["number"] == theirs)["subject"] == "请回电138****5678"
+    assert fake_store.audit == []
+    [full] = app("search", {"owner_id": "emp-8", "actor": OFFICER})
+    assert full["complainant"]["phone"] == "13812345678" and len(fake_store.audit) == 1
+
+
 def test_an_export_is_approved_by_the_gm_then_taken_once_and_audited_001_s2_3_4_1(
         app, fake_store, file, t):
     numbers = {file("2026-11-13 10:00")["number"], file("2026-11-20 10:00")["number"]}

@@ -135,6 +135,17 @@ def test_the_due_query_walks_the_index(store, filed, t):
     assert "IXSCAN" in text and "'due'" in text and "COLLSCAN" not in text
 
 
+def test_an_owners_cases_are_searched_on_the_owner_index(store, filed, walk):
+    cases = [walk(filed("2026-11-13 10:00", number=f"2611-{i:04d}"),
+                  *handled("2026-11-13", owner=f"e{i % 3}")[:2]) for i in range(1, 10)]
+    store.insert_many(cases)
+    found = store.search(owner_id="e1", status="assigned")
+    assert sorted(c["number"] for c in found) == ["2611-0001", "2611-0004", "2611-0007"]
+    plan = (store.db.cases.find({"owner_id": "e1", "status": "assigned"})
+            .sort("received_at", -1).explain())["queryPlanner"]["winningPlan"]
+    assert "'owner'" in repr(plan) and "COLLSCAN" not in repr(plan)
+
+
 def test_a_sweep_that_lost_the_race_emits_nothing(store, filed, rules, t):
     store.insert(filed("2026-11-13 10:00", number="2611-0001"))
     stale = store.get("2611-0001")

@@ -105,6 +105,21 @@ def announce_changes(work, changes: list[dict], entries: list[dict], at: datetim
             key=f"roster_change:{employee_id}:{at.isoformat()}:{first['date']}", at=at)
 
 
+def days_announced(envelope) -> list[str] | None:
+    """The days a ``duty_rostered`` or ``roster_changed`` changed; None when the
+    event does not say (every day is then taken as changed)."""
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    items = None
+    if isinstance(data, dict):
+        items = data.get("entries", data.get("changes"))
+    if not isinstance(items, list):
+        return None
+    days = [item.get("date") if isinstance(item, dict) else None for item in items]
+    if not all(isinstance(day, str) for day in days):
+        return None
+    return days
+
+
 def get_roster(store, payload: dict) -> list[dict]:
     return store.roster_between(payload["date_from"].isoformat(),
                                 payload["date_to"].isoformat(),
