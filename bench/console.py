@@ -10,8 +10,9 @@ measure intake, not the pages.
 Figures, over repeated loads by a signed-in person:
 
 - server time to the whole page (``my work`` for a desk manager and for the
-  general manager; the SLA board cold — no case's clocks remembered yet —
-  and warm; its live part as it refreshes itself), p50 and p99;
+  general manager; the SLA board on its first load and then repeated, its
+  open cases and their clocks read in one search per open status, without
+  contacts; its live part as it refreshes itself), p50 and p99;
 - the month's statistics, which the board fetches after its first paint:
   once cold (the aggregation over the month's cases) and then as remembered;
 - the first contentful paint Chromium reports for the same pages, when

@@ -9,8 +9,7 @@ import yaml
 
 DEFAULT = Path(__file__).parent / "rules" / "duties.yaml"
 KEYS = {"desk_departments", "remedy_authority", "authority_order", "open_statuses",
-        "board_detail_horizon_hours", "rules", "intake",
-        "leave_types"}
+        "rules", "intake", "leave_types"}
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +42,15 @@ def remedy_role(amount_yuan: int) -> str:
     raise AssertionError("validated: the last step has no ceiling")
 
 
-def may_approve_remedy(roles, amount_yuan: int) -> bool:
-    order = load_duties()["authority_order"]
+def may_approve_remedy(roles, amount_yuan: int, department: str | None = None) -> bool:
+    """Whether the remedy is on this person's desk: their rank covers the
+    amount, and below the ladder's second rung (the deputy GM) they manage a
+    desk department — 003 §4 3.6.1 names customer service's manager, as the
+    complaints permissions file does with its ``desk`` relation."""
+    duties = load_duties()
+    order = duties["authority_order"]
     needed = order.index(remedy_role(amount_yuan))
-    return any(role in order and order.index(role) >= needed for role in roles)
+    anywhere = order.index(duties["remedy_authority"][1]["role"])
+    at_desk = department in duties["desk_departments"]
+    return any(role in order and order.index(role) >= needed
+               and (at_desk or order.index(role) >= anywhere) for role in roles)

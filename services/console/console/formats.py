@@ -1,6 +1,7 @@
 """How times, money and durations read on the console's pages."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from zhidu.times import local_tz, parse_time
@@ -75,3 +76,35 @@ def duration(seconds: float, locale: str) -> str:
     if not parts:
         return "不到1分钟" if zh else "under a minute"
     return "".join(parts) if zh else " ".join(parts)
+
+
+# The notes the complaints service writes into a case's history, in English
+# (its record is the same for everyone); the common ones read in the person's
+# language, anything else as written.
+_NOTES = {"acknowledged": "history.acknowledged", "department feedback":
+          "history.department_feedback", "resumed": "history.resumed"}
+_HANDED = re.compile(r"^(?P<re>reassigned to )?(?P<department>[\w-]+)/(?P<owner>[\w.-]+)$")
+_YUAN = re.compile(r"^(?P<amount>\d+) yuan$")
+_LIABILITY = re.compile(r"^liability: (?P<party>\w+) (?P<department>\S*)$")
+
+
+def history_note(note, t, names=None) -> str:
+    """A history entry's note as ``t``'s reader reads it."""
+    if not note:
+        return ""
+    text = str(note)
+    if text in _NOTES:
+        return t(_NOTES[text])
+    if m := _HANDED.match(text):
+        owner = (names or {}).get(m["owner"], m["owner"])
+        to = f"{t.label('department', m['department'])} · {owner}"
+        return t("history.reassigned" if m["re"] else "history.assigned", to=to)
+    if m := _YUAN.match(text):
+        return yuan(int(m["amount"]))
+    if m := _LIABILITY.match(text):
+        department = t.label("department", m["department"]) if m["department"] else ""
+        return t("history.liability", party=t.label("party", m["party"]),
+                 department=department).strip()
+    if t.has(f"channel.{text}"):
+        return t.label("channel", text)
+    return text

@@ -38,6 +38,9 @@ STEPS = (
          ("next_reply_at",), HANDLERS, desk=True, owner=True),
     Step("assign", ("accepted", "reopened") + REASSIGNABLE, ("department", "owner_id"),
          HANDLERS + ("gm_office",), desk=True),
+    # The department's report back to the desk, which meets its 3-working-day
+    # clock (003 §4 3.4.2.2): the case's owner, the desk and the managers.
+    Step("give_feedback", REASSIGNABLE, ("feedback",), HANDLERS, desk=True, owner=True),
     Step("agree_plan", ("assigned",), ("plan",), HANDLERS, desk=True, owner=True),
     Step("submit_report", ("planned",), ("root_cause",), HANDLERS, desk=True, owner=True),
     Step("propose_remedy", ("investigated", "remedy_proposed", "remedy_approved"),

@@ -321,13 +321,19 @@ def navigation(person: Person) -> list[tuple[str, str]]:
     items = [("/work", "nav.work"), ("/inbox", "nav.inbox"), ("/ledger", "nav.ledger"),
              ("/leave", "nav.leave"), ("/roster", "nav.roster"),
              ("/complaints", "nav.complaints")]
-    if person.holds(*MANAGERS) or person.department in desk_departments():
+    if sees_board(person):
         items.append(("/board", "nav.board"))
     if person.holds("inspector", "dorm_admin"):
         items.append(("/dormitory", "nav.dormitory"))
     if person.holds("attendance_clerk", "dept_manager"):
         items.append(("/attendance", "nav.attendance"))
     return items
+
+
+def sees_board(person: Person) -> bool:
+    """The SLA board is for managers, on-call IT and the complaint desk: the menu
+    and the board's own pages ask the same question."""
+    return person.holds(*MANAGERS) or person.department in desk_departments()
 
 
 @functools.lru_cache(maxsize=1)

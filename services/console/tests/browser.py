@@ -17,6 +17,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = os.environ.get("ZHIDU_CHROMIUM", "/usr/bin/chromium")
@@ -188,9 +189,22 @@ def leave(args: dict) -> dict:
 
 
 def notice(args: dict) -> dict:
-    """The GM approves a penalty notice; the employee sees the deduction and the notice."""
+    """The sanctioned employee's supervisor instructs on the notice, then the GM approves
+    it; the employee sees the deduction and the notice."""
     base = args["base"]
     with browser() as context:
+        page = sign_in(context, base, args["supervisor"], args["password"])
+        section = page.locator("section.duty", has_text="待您批示的个人惩处")
+        item = section.locator("li", has_text=args["number"])
+        expect(item).to_be_visible()
+        cite = section.locator("blockquote.rule cite")
+        expect(cite).to_contain_text("001 §1 第九條(六)")
+        rule = cite.inner_text()
+        item.get_by_role("button", name="批示同意").click()
+        expect(page.get_by_role("status")).to_contain_text("转呈总经理批准")
+        expect(page.locator("section.duty", has_text="待您批示的个人惩处")).to_have_count(0)
+        sign_out(page)
+
         page = sign_in(context, base, args["gm"], args["password"])
         section = page.locator("section.duty", has_text="待批准的奖罚通知单")
         item = section.locator("li", has_text=args["number"])
@@ -226,7 +240,7 @@ def notice(args: dict) -> dict:
         page.goto(f"{base}/inbox")
         opened = page.locator("ul.items li", has_text="奖罚通知单").first
         expect(opened.locator(".badge.unread")).to_have_count(0)
-        return {"deducted": deducted}
+        return {"deducted": deducted, "supervisor_rule": rule}
 
 
 def first_paint(args: dict) -> dict:
@@ -238,9 +252,13 @@ def first_paint(args: dict) -> dict:
             times = []
             for _ in range(int(args.get("repeats", 10))):
                 page.goto(f"{args['base']}{path}", wait_until="load")
-                paint = page.evaluate(
-                    "() => (performance.getEntriesByName('first-contentful-paint')[0]"
-                    " || {}).startTime || null")
+                # Chromium reports the paint a frame or two after "load".
+                try:
+                    paint = page.wait_for_function(
+                        "() => (performance.getEntriesByName('first-contentful-paint')[0]"
+                        " || {}).startTime || null", timeout=5000).json_value()
+                except PlaywrightTimeout:
+                    paint = None
                 if paint is not None:
                     times.append(round(paint, 1))
             out[path] = times

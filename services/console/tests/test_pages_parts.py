@@ -88,6 +88,83 @@ def test_validation_and_conflicts_are_told_field_by_field():
         "奖惩服务暂时没有响应，请稍后再试。"
 
 
+def test_common_field_messages_are_told_in_the_persons_language():
+    told = tell(Refusal("ValidationError", "", {
+        "reason": ["Longer than maximum length 200."],
+        "code": ["Length must be between 1 and 8."],
+        "limit": ["Must be greater than or equal to 1 and less than or equal to 1000."],
+        "capacity": ["Must be less than or equal to 64."],
+        "at": ["Must not be in the future (it records when something happened)."],
+        "received_at": ["Must not be before 2020-01-01T00:00:00+00:00."],
+        "date": ["Must not be after 2027-12-31."],
+        "kind": ["Must be one of: external, internal."],
+        "next_reply_at": ["is before the complaint's last step (2026-11-13T02:10:00+00:00)"],
+        "department": ["Shorter than minimum length 1."]}), ZH)
+    assert told.fields == {
+        "reason": ["长度不能超过200"], "code": ["长度须在1到8之间"],
+        "limit": ["须在1到1000之间"], "capacity": ["不能大于64"],
+        "at": ["不能是将来的时间（这里记录的是已经发生的事）"],
+        "received_at": ["不能早于2020-01-01 08:00"], "date": ["不能晚于2027-12-31"],
+        "kind": ["须为以下之一：external, internal"],
+        "next_reply_at": ["不能早于本投诉上一步的时间（2026-11-13 10:10）"],
+        "department": ["长度不能少于1"]}
+    english = tell(Refusal("ValidationError", "", {"reason": ["Longer than maximum length 200."]}),
+                   EN)
+    assert english.fields == {"reason": ["Must be at most 200 long"]}
+    # Anything unknown stays as the service wrote it.
+    assert tell(Refusal("ValidationError", "", {"x": ["a new rule"]}), ZH).fields == {
+        "x": ["a new rule"]}
+
+
+def test_the_notice_steps_and_the_feedback_conflicts_are_told_001_s1_9_6():
+    source = "001 §1 第九条(六): 个人惩处种类呈主管批示; 第十二条(二): 奖罚通知单呈总经理批准"
+    first = tell(Refusal("Conflict", f"notice N1 awaits the approval of E200 first: the sanctions "
+                                     f"go to each person's supervisor before the general manager "
+                                     f"({source})"), ZH)
+    assert first.reason == "个人惩处须先呈被处罚人员的直接主管批示（待E200），之后再呈总经理批准。"
+    assert first.source == source
+    again = tell(Refusal("Conflict", f"notice N1: E200 has approved already; it now awaits the "
+                                     f"general manager ({source})"), ZH)
+    assert again.reason == "您已批示同意，该通知单现待总经理办理。"
+    final = tell(Refusal("Conflict", "notice N1 is already approved; the decision is final"), ZH)
+    assert final.reason == "该奖罚通知单已批准，决定不能更改。"
+    redrafted = tell(Refusal("Conflict", "notice N1 was redrafted (revision 2); read it again "
+                                         "before deciding"), EN)
+    assert "revision 2" in redrafted.reason and redrafted.source == ""
+    not_yours = tell(Refusal("PermissionDenied", f"notice N1 is not E300's to approve: it awaits "
+                                                 f"E200, E201 ({source})"), ZH)
+    assert not_yours.reason == "该奖罚通知单不在您的批示范围内，目前待E200、E201办理。"
+    assert not_yours.source == source
+    feedback = tell(Refusal("Conflict", "feedback comes from the department handling the "
+                                        "complaint, not while it is resolved"), ZH)
+    assert feedback.reason == ("部门反馈须在投诉交由责任部门处理期间提交；"
+                               "投诉目前为「已处理待回访」。")
+
+
+def test_bed_refusals_are_told_000_s5_3_2():
+    assert tell(Refusal("Conflict", "room A/101 is for M residents; employee E202 is F"),
+                ZH).reason == "房间A/101只安排男员工，E202不能入住。"
+    assert tell(Refusal("Conflict", "room A/101 is full (4 beds)"), ZH).reason == \
+        "房间A/101已住满（4个床位）。"
+    assert tell(Refusal("Conflict", "the employee already has a bed (bed 2 in A/101); release "
+                                    "it first"), EN).reason == \
+        "The employee already has a bed (bed 2 in A/101); release it first."
+
+
+def test_history_notes_read_in_the_persons_language():
+    names = {"E202": "黄静"}
+    assert formats.history_note("acknowledged", ZH) == "已回复客户"
+    assert formats.history_note("department feedback", EN) == "The department reported back"
+    assert formats.history_note("service/E202", ZH, names) == "交由服务部 · 黄静"
+    assert formats.history_note("reassigned to engineering/E9", EN) == \
+        "Reassigned to Engineering · E9"
+    assert formats.history_note("5000 yuan", ZH) == "¥5,000"
+    assert formats.history_note("liability: company service", ZH) == "职责归属：本公司 服务部"
+    assert formats.history_note("phone", ZH) == "电话"
+    assert formats.history_note("情况属实", ZH) == "情况属实"
+    assert formats.history_note(None, ZH) == ""
+
+
 # -- the complaint form (rules §2 intake) -----------------------------------------------------
 FORM = {"channel": "phone", "kind": "external", "category": "service",
         "complainant_name": "王女士", "complainant_phone": "13812345678",
@@ -155,13 +232,45 @@ def test_steps_follow_the_status_and_the_role():
     assert steps.offered(case, _person("staff")) == []
     planned = {"status": "planned", "kind": "external", "owner_id": "P1"}
     owner = [s.name for s in steps.offered(planned, _person("staff"))]
-    assert owner == ["acknowledge", "submit_report", "pause"]
+    assert owner == ["acknowledge", "give_feedback", "submit_report", "pause"]
     gm_office = [s.name for s in steps.offered(planned, _person("gm_office", "gm_office",
                                                                    "G1"))]
     assert gm_office == ["assign", "determine_liability"]
     internal = {**planned, "kind": "internal"}
     assert "determine_liability" not in [s.name for s in steps.offered(
         internal, _person("gm_office", "gm_office", "G1"))]
+
+
+def test_the_department_feedback_is_offered_as_the_complaints_permissions_say_003_s4_3_4_2_2():
+    # give_feedback: relations case_owner, desk; roles dept_manager, deputy_gm, gm.
+    def offered_to(person, status="assigned"):
+        case = {"status": status, "kind": "external", "owner_id": "P1"}
+        return "give_feedback" in [s.name for s in steps.offered(case, person)]
+
+    assert offered_to(_person("staff", pid="P1"))                        # the owner
+    assert offered_to(_person("staff", "customer_service", "C1"))       # the desk
+    assert offered_to(_person("dept_manager", pid="M1"))
+    assert not offered_to(_person("staff", pid="P2"))
+    assert not offered_to(_person("gm_office", "gm_office", "G1"))
+    # While the department handles the case (complaints' lifecycle REASSIGNABLE).
+    for status in ("planned", "investigated", "remedy_proposed", "remedy_approved"):
+        assert offered_to(_person("staff", pid="P1"), status)
+    for status in ("received", "accepted", "resolved", "closed", "paused"):
+        assert not offered_to(_person("dept_manager", pid="M1"), status)
+    data, errors = steps.payload(steps.BY_NAME["give_feedback"], MultiDict({}), "2611-0001", "t")
+    assert errors == {"feedback": ["invalid.required"]}
+    data, errors = steps.payload(steps.BY_NAME["give_feedback"],
+                                 MultiDict({"feedback": "已上门检修"}), "2611-0001", "t")
+    assert errors == {} and data["feedback"] == "已上门检修"
+
+
+def test_every_step_and_its_fields_have_words_in_both_locales():
+    for translator in (ZH, EN):
+        for step in steps.STEPS:
+            assert translator.has(f"operation.{step.name}"), step.name
+            assert all(translator.has(f"field.{f}") for f in step.fields), step.name
+    assert ZH.label("operation", "give_feedback") == "向客户服务部反馈处理信息"
+    assert EN.label("operation", "give_feedback") == "Report back to customer service"
 
 
 def test_nobody_is_offered_the_approval_of_their_own_remedy():
@@ -191,6 +300,10 @@ def test_my_queue_of_remedies_follows_the_amount_003_s4_3_6_1():
     assert may_approve_remedy(("deputy_gm",), 5000)
     assert not may_approve_remedy(("dept_manager",), 5000)
     assert not may_approve_remedy(("it_admin",), 10)
+    # Up to 1,000 yuan it is customer service's manager, not any manager's.
+    assert may_approve_remedy(("dept_manager",), 800, "customer_service")
+    assert not may_approve_remedy(("dept_manager",), 800, "engineering")
+    assert may_approve_remedy(("deputy_gm",), 800, "gm_office")
 
 
 # -- clocks on the working calendar ------------------------------------------------------------
@@ -229,8 +342,11 @@ def test_durations_read_in_each_language():
 # -- the rest ---------------------------------------------------------------------------------
 def test_the_duties_file_quotes_every_rule_with_its_section():
     duties = load_duties()
-    for name in ("leave", "notice", "remedy", "complaint", "appeal", "validity", "followup"):
+    for name in ("leave", "notice", "remedy", "complaint", "appeal", "validity", "followup",
+                 "sanction", "feedback"):
         assert duties["rules"][name]["section"] and duties["rules"][name]["text"]
+    assert duties["rules"]["sanction"]["section"] == "001 §1 第九條(六)"
+    assert "個人懲處種類呈主管批示后" in duties["rules"]["sanction"]["text"]
 
 
 def test_pkce_challenge_is_the_s256_of_the_verifier_rfc7636():

@@ -1,11 +1,11 @@
 """The SLA board: open complaints by clock state, nearest breach first, and the month's figures.
 
-The list of open cases comes from ``complaints.search`` (one call per open
-status, in parallel); each case's clocks — warned or not, escalation level —
-from ``complaints.get``, asked only for cases with a deadline inside the
-horizon (``board_detail_horizon_hours``) and remembered by case version, so a
-refresh asks again only for the cases that changed. The live part of the page
-refreshes itself (htmx) without a reload.
+The open cases come from ``complaints.search`` (one call per open status, in
+parallel), each with its running clocks — warned or not, escalation level,
+working time — in the same reply and without the complainant's contacts: the
+board reads nothing in full, so a refresh by a reader with the full right
+audits nothing. The live part of the page refreshes itself (htmx) without a
+reload.
 """
 from __future__ import annotations
 
@@ -21,14 +21,11 @@ from .. import charts
 from ..acting import Refusal
 from ..clocks import Countdown, countdown
 from ..duties import load_duties
-from ..refusals import tell
-from ..web import Page
+from ..refusals import Told, tell
+from ..web import MANAGERS, Page, desk_departments, sees_board
 
 STATES = ("breached", "warned", "running", "paused")
 PAGE_SIZE = 50
-MAX_DETAIL = 300
-_DETAIL: dict[str, tuple[int, list[dict], int]] = {}  # number → (version, clocks, level)
-_DETAIL_MAX = 20_000
 
 
 @dataclass
@@ -48,18 +45,35 @@ class Row:
 
 
 def board(page: Page):
+    if not sees_board(page.person):
+        return _refused(page)
     # The month's figures come after the first paint (htmx): aggregating a
     # month of cases takes the database seconds, the open cases do not.
     return page.render("board.html", live=_live(page), stats=_stats_form(page))
 
 
 def stats(page: Page):
+    if not sees_board(page.person):
+        return _refused(page)
     template = "board_stats.html" if page.htmx else "board_stats_page.html"
     return page.render(template, stats=_stats(page))
 
 
 def live(page: Page):
+    if not sees_board(page.person):
+        return _refused(page)
     return page.render("board_live.html", live=_live(page))
+
+
+def _refused(page: Page):
+    """Not only hidden from the menu: a typed or bookmarked address is refused too."""
+    t = page.t
+    told = Told(t("refusal.forbidden.title"), t(
+        "refusal.forbidden.board", who=t.labels("role", MANAGERS),
+        departments=t.labels("department", desk_departments()),
+        held=t.labels("role", page.person.roles) or t("role.none")))
+    return page.render("refusal_fragment.html" if page.htmx else "error.html", status=403,
+                       told=told)
 
 
 def _live(page: Page) -> dict:
@@ -69,17 +83,16 @@ def _live(page: Page) -> dict:
     offset = int(page.arg("page")) if page.arg("page").isdigit() else 0
     searches = []
     for status in duties["open_statuses"]:
-        query = {"status": status, "limit": 1000}
+        # The board shows no contacts: asked without them, nothing is read in
+        # full, so a refresh by IT or an information officer audits nothing.
+        query = {"status": status, "limit": 1000, "contacts": False, "clocks": True}
         if department:
             query["department"] = department
         searches.append(page.start("complaints", "search", query))
     cases = [case for s in searches for case in s.result()]
     now = page.now
-    horizon = now + timedelta(hours=int(duties["board_detail_horizon_hours"]))
     rows = [_row(case, now) for case in cases]
     rows.sort(key=lambda r: (r.nearest.due if r.nearest and r.nearest.due else _FAR))
-    _add_detail(page, [r for r in rows if r.nearest and r.nearest.due
-                       and r.nearest.due <= horizon][:MAX_DETAIL], now)
     tally = Counter()
     per_clock: dict[str, Counter] = {}
     levels = Counter()
@@ -102,52 +115,18 @@ _FAR = datetime.max.replace(tzinfo=local_tz())
 
 
 def _row(case: dict, now) -> Row:
-    clocks = []
-    for name, due in (case.get("deadlines") or {}).items():
+    clocks = case.get("clocks")
+    if clocks is None:
+        # A service that does not send clocks with a search: the deadlines alone.
         state = "paused" if case.get("status") == "paused" else "running"
-        clocks.append(countdown({"name": name, "due": due, "state": state,
-                                 "unit": "calendar"}, now))
-    cached = _DETAIL.get(case["number"])
-    if cached and cached[0] == case.get("version"):
-        clocks = [countdown(c, now) for c in cached[1]]
-    row = Row(case, None, clocks, cached[2] if cached and cached[0] == case.get("version")
-              else int(case.get("escalation_level") or 0))
-    _settle(row)
-    return row
-
-
-def _settle(row: Row) -> None:
+        clocks = [{"name": name, "due": due, "state": state, "unit": "calendar"}
+                  for name, due in (case.get("deadlines") or {}).items()]
+    level = max([int(case.get("escalation_level") or 0)]
+                + [int(c.get("escalation_level") or 0) for c in clocks])
+    row = Row(case, None, [countdown(c, now) for c in clocks], level)
     active = [c for c in row.clocks if c.flag != "met" and c.due is not None]
     row.nearest = min(active, key=lambda c: c.due) if active else None
-
-
-def _add_detail(page: Page, rows: list[Row], now) -> None:
-    """Each near case's real clocks (warned, escalation, working time), by version."""
-    wanted = [r for r in rows if _DETAIL.get(r.case["number"], (None,))[0]
-              != r.case.get("version")]
-    pending = [(r, page.start("complaints", "get", {"number": r.case["number"]}))
-               for r in wanted]
-    for row, call in pending:
-        full = call.result_or(None)
-        if not full:
-            continue
-        round_ = full.get("round", 1)
-        clocks = [_clock_only(c) for c in full.get("clocks") or []
-                  if c.get("round", 1) == round_ and c.get("state") in ("running", "paused")]
-        level = max([int(full.get("escalation_level") or 0)]
-                    + [int(c.get("escalation_level") or 0) for c in clocks])
-        if len(_DETAIL) >= _DETAIL_MAX:
-            _DETAIL.clear()
-        _DETAIL[row.case["number"]] = (full.get("version"), clocks, level)
-        row.clocks = [countdown(c, now) for c in clocks]
-        row.level = level
-        _settle(row)
-
-
-def _clock_only(clock: dict) -> dict:
-    keep = ("name", "round", "unit", "department", "state", "due", "warn_at", "warned",
-            "breached", "escalation_level", "escalations", "met_at", "on_time")
-    return {k: clock.get(k) for k in keep}
+    return row
 
 
 # The month's figures per person (what they may read is theirs to ask for) for a

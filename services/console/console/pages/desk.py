@@ -91,7 +91,7 @@ def case(page: Page, number: str, status: int = 200, told=None, open_step: str =
                        offered=offered, told=told, open_step=open_step, values=values or {},
                        errors=errors or {}, names=names, contacts_full=contacts_full,
                        rules={k: rule(k) for k in ("complaint", "remedy", "confidentiality",
-                                                   "followup", "validity")},
+                                                   "followup", "validity", "feedback")},
                        desk=page.person.department in load_duties()["desk_departments"],
                        remedy_role=remedy_role)
 

@@ -17,8 +17,13 @@ QUEUE_ROLES = ("gm", "group_leader")
 OWNED_STATUSES = ("assigned", "planned", "investigated", "remedy_proposed", "remedy_approved",
                   "reopened", "paused")
 SUPERVISOR_LADDER = ("supervisor", "dept_manager", "deputy_gm", "gm")
+# Who signs penalty notices after the supervisors (penalties' decide_notice
+# roles, 001 §1 第十二条(二)); the service reads the whole queue for them.
+NOTICE_SIGNERS = ("gm",)
+AWAITING = "awaiting_approval"
 MAX_REPORTS = 50
 MAX_REMEDIES = 40
+MAX_OWNED = 100
 
 
 def _today(page: Page) -> date:
@@ -41,35 +46,42 @@ def work(page: Page):
     for report in reports:
         calls["leave"].append(page.start("attendance", "list_leaves",
                                          {"status": "pending", "employee_id": report}))
-    notices = page.start("penalties", "list_notices", {"status": "awaiting_approval"}) \
-        if me.holds("gm") else None
+    # 001 §1 第九条(六): a sanction goes to the person's supervisor first, so
+    # anyone may have notices waiting at their step; the signers see the
+    # notices the supervisors have passed on.
+    sanctions = page.start("penalties", "list_notices", {"status": AWAITING,
+                                                         "approver_id": me.id})
+    notices = page.start("penalties", "list_notices", {"status": AWAITING}) \
+        if me.holds(*NOTICE_SIGNERS) else None
     appeals = page.start("penalties", "list_appeals", {"status": "pending"}) \
         if me.holds("gm") else None
+    # No contacts in these lists: nothing is read in full, so nothing audited.
     remedies = page.start("complaints", "search", {"status": "remedy_proposed",
-                                                   "limit": MAX_REMEDIES}) \
+                                                   "limit": MAX_REMEDIES, "contacts": False}) \
         if me.holds("dept_manager", "deputy_gm", "gm") else None
     for status in OWNED_STATUSES:
-        query = {"status": status, "limit": 200}
-        if me.department and not desk:
-            query["department"] = me.department
-        calls["owned"].append(page.start("complaints", "search", query))
+        calls["owned"].append(page.start("complaints", "search", {
+            "status": status, "owner_id": me.id, "limit": MAX_OWNED, "contacts": False}))
     if desk:
         for status in ("received", "resolved"):
             calls["desk"].append(page.start("complaints", "search",
-                                             {"status": status, "limit": 50}))
+                                             {"status": status, "limit": 50,
+                                              "contacts": False}))
 
     leaves = _leave_queue(me, reports, [c.result_or([]) for c in calls["leave"]])
-    owned = [case for c in calls["owned"] for case in c.result_or([])
-             if case.get("owner_id") == me.id]
+    owned = [case for c in calls["owned"] for case in c.result_or([])]
     owned.sort(key=_nearest_due)
+    mine_to_instruct = [_my_step(n, me.id) for n in _listed(sanctions.result_or([]), "notices")]
+    to_sign = [n for n in _listed(notices.result_or([]), "notices")
+               if _at_signing_step(n, me)] if notices else []
     desk_cases = [case for c in calls["desk"] for case in c.result_or([])]
     desk_cases.sort(key=_nearest_due)
     proposed = _remedy_queue(page, remedies.result_or([]) if remedies else [])
     approves_leave = bool(reports) or me.holds(*QUEUE_ROLES, "dept_manager")
     sections = [
         _section("leave", leaves, shown=approves_leave),
-        _section("notice", _listed(notices.result_or([]), "notices") if notices else [],
-                 shown=me.holds("gm")),
+        _section("sanction", mine_to_instruct, shown=bool(mine_to_instruct)),
+        _section("notice", to_sign, shown=me.holds(*NOTICE_SIGNERS)),
         _section("remedy", proposed, shown=remedies is not None),
         _section("complaint", owned),
         _section("validity", [c for c in desk_cases if c.get("status") == "received"],
@@ -91,6 +103,23 @@ def _listed(reply, key: str):
     if isinstance(reply, dict):
         return reply.get(key) or []
     return reply
+
+
+def _my_step(notice: dict, me: str) -> dict:
+    """The notice with the people whose sanctions are this supervisor's to instruct on."""
+    ids = [e for step in notice.get("steps") or [] if step.get("step") == "supervisor"
+           and step.get("approver_id") == me and step.get("status") == "pending"
+           for e in step.get("employee_ids") or []]
+    return {**notice, "mine_ids": ids or list(notice.get("employee_ids") or [])}
+
+
+def _at_signing_step(notice: dict, me) -> bool:
+    """Waiting for the signature, not still for a supervisor (a notice drafted
+    before notices had steps has none and waits for the signer)."""
+    if (notice.get("step") or "gm") != "gm":
+        return False
+    signers = [r for r in str(notice.get("approver_role") or "").split(",") if r]
+    return not signers or me.holds(*signers)
 
 
 def _section(key: str, items, shown: bool = True) -> dict:
@@ -138,7 +167,7 @@ def _remedy_queue(page: Page, cases: list[dict]) -> list[dict]:
         remedy = case["remedies"][-1]
         proposer = _id_of(remedy.get("proposed_by"))
         amount = int(remedy.get("amount_yuan") or 0)
-        if proposer == me.id or not may_approve_remedy(me.roles, amount):
+        if proposer == me.id or not may_approve_remedy(me.roles, amount, me.department):
             continue
         queue.append({"number": case["number"], "subject": case.get("subject"),
                       "remedy": remedy.get("remedy"), "amount_yuan": amount,
@@ -174,11 +203,18 @@ def decide_notice(page: Page, notice_id: str):
     if page.form("revision").isdigit():
         payload["revision"] = int(page.form("revision"))
     try:
-        page.call("penalties", "decide_notice", payload)
+        decided = page.call("penalties", "decide_notice", payload)
     except Refusal as refusal:
         page.flash_refusal(refusal)
     else:
-        page.flash("ok", page.t("done.notice_approved" if approve else "done.notice_rejected"))
+        notice = (decided.get("notice") if isinstance(decided, dict) else None) or {}
+        if not approve:
+            done = "done.notice_rejected"
+        elif notice.get("status") == AWAITING:
+            done = "done.notice_forwarded"      # a supervisor's step: the GM signs next
+        else:
+            done = "done.notice_approved"
+        page.flash("ok", page.t(done))
     return page.redirect(safe_next(page.form("next")))
 
 
