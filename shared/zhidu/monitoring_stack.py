@@ -19,8 +19,6 @@ service).
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
 import os
 import shutil
 import signal
@@ -35,6 +33,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
+
+from .processes import die_with_parent
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_DIR = REPO / "deploy" / "prometheus" / "rules"
@@ -66,25 +66,6 @@ class ScrapeJob:
     name: str
     targets: tuple[str, ...]
     metrics_path: str = "/metrics"
-
-
-def die_with_parent(signum: int = signal.SIGTERM):
-    """A ``preexec_fn`` asking Linux to send ``signum`` to the child when the
-    process that started it dies, however it dies (a run killed with -9, a CI
-    job's time limit): its children must not hold on to ports and queues.
-    None elsewhere, where nothing is asked."""
-    path = ctypes.util.find_library("c")
-    if not path or os.uname().sysname != "Linux":
-        return None
-    prctl = ctypes.CDLL(path, use_errno=True).prctl  # looked up before the fork
-    parent = os.getpid()
-    set_pdeathsig = 1  # PR_SET_PDEATHSIG
-
-    def preexec():
-        prctl(set_pdeathsig, int(signum), 0, 0, 0)
-        if os.getppid() != parent:  # it died before the request took effect
-            os._exit(1)
-    return preexec
 
 
 def binaries() -> dict[str, str] | None:

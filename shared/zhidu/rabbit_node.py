@@ -37,6 +37,8 @@ import time
 import uuid
 from pathlib import Path
 
+from .processes import die_with_parent
+
 SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 
 
@@ -131,7 +133,8 @@ class RabbitNode:
         self.epmd = subprocess.Popen(
             [shutil.which("epmd") or "epmd", "-port", str(self.epmd_port),
              "-address", "127.0.0.1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(signal.SIGKILL))
         deadline = time.monotonic() + 10
         while not _answers(self.epmd_port):
             if self.epmd.poll() is not None or time.monotonic() > deadline:
@@ -147,7 +150,9 @@ class RabbitNode:
             self.proc = subprocess.Popen(
                 [str(SCRIPTS / "rabbitmq-server")], env=self.env, cwd=self.base,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                # A run killed with -9 runs no teardown: the start script's
+                # trap stops the VM when the run is gone.
+                start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
         finally:
             log.close()
         deadline = time.monotonic() + self.start_timeout

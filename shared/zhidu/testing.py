@@ -598,7 +598,7 @@ class ServiceProcess:
 
         import requests
 
-        from .monitoring_stack import die_with_parent
+        from .processes import die_with_parent
 
         self.proc = subprocess.Popen([sys.executable, "-m", "zhidu.serve", self.service],
                                      env=self.env, preexec_fn=die_with_parent(signal.SIGKILL))

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from zhidu.monitoring_stack import die_with_parent
+from zhidu.processes import die_with_parent
 from zhidu.testing import ServiceProcess, wait_for
 
 HANG = "import time; time.sleep(120)"
@@ -60,7 +60,7 @@ def test_a_child_started_to_die_with_its_parent_does_when_the_parent_is_killed()
     """As a test run killed with -9 (or by a CI time limit) runs no teardown."""
     parent = subprocess.Popen([sys.executable, "-c", f"""
 import subprocess, sys, time
-from zhidu.monitoring_stack import die_with_parent
+from zhidu.processes import die_with_parent
 child = subprocess.Popen([sys.executable, "-c", {HANG!r}], preexec_fn=die_with_parent(9))
 print(child.pid, flush=True)
 time.sleep(120)
