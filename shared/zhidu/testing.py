@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 
 import pytest
 from kombu import Connection, Exchange, Queue
+from pymongo import monitoring
 
 from .broker import (
     Management,
@@ -489,6 +490,29 @@ def rpc(zhidu_config, tokens, people):
     acting = ActingRpc(zhidu_config, tokens, people)
     yield acting
     acting.close()
+
+
+class CommandNames(monitoring.CommandListener):
+    """The names of the commands a database client sends, in order, as they
+    start: what a call costs the database, held command by command. Connection
+    upkeep is left out, or only the names in ``only`` are kept."""
+
+    UPKEEP = frozenset({"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"})
+
+    def __init__(self, only=None):
+        self.only = frozenset(only) if only else None
+        self.names: list[str] = []
+
+    def started(self, event):
+        name = event.command_name
+        if name in self.only if self.only else name not in self.UPKEEP:
+            self.names.append(name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
 
 
 class EventTap:

@@ -7,33 +7,19 @@ import pytest
 from complaints import sweeping
 from complaints.handling import Handling
 from complaints.store import ComplaintsStore
-from pymongo import ASCENDING, IndexModel, monitoring
+from pymongo import ASCENDING, IndexModel
 from zhidu.fakes import FakeOutbox
 from zhidu.mongo import connect
+from zhidu.testing import CommandNames
 
 pytestmark = pytest.mark.integration
 
 OK = {"valid": True, "reason": "成立", "reply": "已受理"}
 
 
-class Finds(monitoring.CommandListener):
-    def __init__(self):
-        self.names = []
-
-    def started(self, event):
-        if event.command_name in ("find", "getMore"):
-            self.names.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
 @pytest.fixture
 def finds():
-    return Finds()
+    return CommandNames(only=("find", "getMore"))
 
 
 @pytest.fixture

@@ -13,37 +13,20 @@ import pytest
 from dormitory import app
 from dormitory.catalogue import load_catalogue
 from dormitory.store import DormitoryStore
-from pymongo import monitoring
 from zhidu.events import PendingEvents
 from zhidu.mongo import connect
+from zhidu.testing import CommandNames
 
 pytestmark = pytest.mark.integration
 
 RULES = load_catalogue()
 T = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 ADMIN = {"id": "DA1", "role": "dorm_admin"}
-# Connection upkeep, not the work of a call.
-UPKEEP = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"}
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self):
-        self.names: list[str] = []
-
-    def started(self, event):
-        if event.command_name not in UPKEEP:
-            self.names.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 @pytest.fixture
 def dorm(mongo_uri):
-    commands = Commands()
+    commands = CommandNames()
     client = connect(mongo_uri, event_listeners=[commands])
     store = DormitoryStore(client[f"t{uuid.uuid4().hex[:10]}_zhidu_dormitory"])
     store.ensure_indexes()
