@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from . import monitoring_stack
 from .config import DEFAULTS, setting
 from .plugins import discover
+from .processes import die_with_parent
 
 EMBEDDED_MONGO_PORT = 27017
 DEFAULT_DATA_DIR = DEFAULTS["ZHIDU_DATA_DIR"]
@@ -138,7 +139,7 @@ def start_embedded_mongo(data_dir: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
          "--storage-path", str(data_dir), "--log-level", "WARNING"],
-        start_new_session=True)
+        start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
     wait_until(lambda: answers("127.0.0.1", port) or proc.poll() is not None, 60,
                "the embedded database")
     if proc.poll() is not None:
@@ -229,7 +230,8 @@ def main(argv=None) -> int:
         print(f"starting {name} on {env['ZHIDU_BIND_ADDRESS']}:{plugin.port}", flush=True)
         services.append(subprocess.Popen(
             [sys.executable, "-m", "zhidu.serve", name], env=dict(env, **identities.get(name, {})),
-            start_new_session=True))
+            # A launcher killed outright runs no clean-up: the suite stops with it.
+            start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM)))
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
