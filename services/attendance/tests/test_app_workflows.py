@@ -22,8 +22,10 @@ from attendance.policy import load_rules
 from attendance.shifts import define_shift
 from zhidu.contracts import EventContracts
 from zhidu.domain import DomainConflict, DomainPermission, DomainValidation
-from zhidu.fakes import FakeOutbox, FakeUnits
+from zhidu.fakes import FakeOutbox
 from zhidu.uow import StaleWrite
+
+from .fakes import FakeDocs
 
 SH = ZoneInfo("Asia/Shanghai")
 RULES = load_rules()
@@ -48,30 +50,16 @@ def local(*args) -> datetime:
     return datetime(*args, tzinfo=SH)
 
 
-class FakeStore:
+class FakeStore(FakeDocs):
     """The attendance store's methods these application functions use, in memory."""
 
     def __init__(self):
-        self.units = FakeUnits()
-        self.docs: dict[str, dict[str, dict]] = defaultdict(dict)
+        super().__init__()
         self.counters: dict[str, int] = defaultdict(int)
         self.shift_defs = {"N": define_shift("N", "22:00", "06:00").as_dict(),
                            "D": define_shift("D", "08:30", "16:20").as_dict()}
         self.clocks: list[dict] = []
         self.roster: dict[str, dict] = {}
-
-    def unit(self, body, on_retry=None):
-        return self.units.unit(body, on_retry)
-
-    def _get(self, collection, key, id_field):
-        doc = self.docs[collection].get(key)
-        return dict(copy.deepcopy(doc), **{id_field: key}) if doc is not None else None
-
-    def _insert_once(self, collection, key, doc) -> bool:
-        if key in self.docs[collection]:
-            return False
-        self.docs[collection][key] = copy.deepcopy(doc)
-        return True
 
     def _save_revised(self, collection, key, record, read, id_field):
         held = self.docs[collection].get(key)
@@ -157,34 +145,6 @@ class FakeStore:
     def duty_reviews_between(self, post, first, last):
         return [self.duty_review(k) for k, d in sorted(self.docs["duty_reviews"].items())
                 if d["post"] == post]
-
-    # -- duties ------------------------------------------------------------------------------------
-    def open_duties(self, duties):
-        return sum(self._insert_once("duties", d["key"], dict(
-            {k: v for k, v in d.items() if k != "key"}, open=True, remind_at=d["due_at"],
-            sent=0, done_at=None)) for d in duties)
-
-    def close_duty(self, key, at):
-        held = self.docs["duties"].get(key)
-        if held is None or not held["open"]:
-            return False
-        held.update(open=False, done_at=at, remind_at=None)
-        return True
-
-    def duty(self, key):
-        return self._get("duties", key, "key")
-
-    def duties_to_remind(self, now, limit=500):
-        due = sorted((d["remind_at"], k) for k, d in self.docs["duties"].items()
-                     if d["open"] and d["remind_at"] is not None and d["remind_at"] <= now)
-        return [k for _, k in due[:limit]]
-
-    def mark_reminded(self, key, sent, number, next_at):
-        held = self.docs["duties"][key]
-        if not held["open"] or held["sent"] != sent:
-            return False
-        held.update(sent=number, remind_at=next_at)
-        return True
 
     # -- reports -----------------------------------------------------------------------------------
     def report(self, key):
